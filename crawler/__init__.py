@@ -1,0 +1,1 @@
+"""newscrawler: Scrapy spiders, article extraction, commands and the SQLite archive."""

@@ -1,0 +1,1 @@
+"""The generic spiders, one per kind of source; each configured site subclasses one."""

@@ -1,0 +1,1 @@
+"""Item pipelines, in run order: validate -> clean -> dedupe -> tag -> store."""

@@ -1,0 +1,148 @@
+"""Store step: write articles and duplicate sightings into the SQLite archive."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from itemadapter import ItemAdapter
+from scrapy.exceptions import DropItem, NotConfigured
+from scrapy.utils.defer import deferred_from_coro
+from twisted.internet import task
+
+from crawler.db import Archive, ArchiveError
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from scrapy.crawler import Crawler
+    from scrapy.settings import BaseSettings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """The store step's settings, read once."""
+
+    db_path: str
+    keep_html: bool
+    batch_size: int
+    flush_interval: float
+    busy_timeout: float
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> StoreConfig:
+        config = cls(
+            db_path=settings.get("DB_PATH", "data/news.db"),
+            keep_html=settings.getbool("STORE_KEEP_HTML", True),
+            batch_size=settings.getint("STORE_BATCH_SIZE", 100),
+            flush_interval=settings.getfloat("STORE_FLUSH_INTERVAL", 2.0),
+            busy_timeout=settings.getfloat("DB_BUSY_TIMEOUT", 30.0),
+        )
+        if config.batch_size < 1 or config.flush_interval <= 0 or config.busy_timeout <= 0:
+            raise ValueError(
+                "STORE_BATCH_SIZE must be >= 1, STORE_FLUSH_INTERVAL and DB_BUSY_TIMEOUT > 0"
+            )
+        return config
+
+
+class StorePipeline:
+    """Inserts first sightings into ``articles`` (raw HTML into ``pages``) and later
+    sightings (items the dedupe step marked, or a URL already stored) into ``duplicates``.
+
+    Stats: ``store/inserted``, ``store/duplicates``, ``store/duplicates/<kind>``,
+    ``store/errors``.
+    """
+
+    def __init__(self, crawler: Crawler, config: StoreConfig) -> None:
+        self.crawler = crawler
+        self.config = config
+        self.archive: Archive | None = None
+        self._flusher: task.LoopingCall | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        if not crawler.settings.getbool("STORE_ENABLED", True):
+            raise NotConfigured("STORE_ENABLED is off")
+        return cls(crawler, StoreConfig.from_settings(crawler.settings))
+
+    def open_spider(self) -> None:
+        self.archive = Archive.acquire(
+            self.config.db_path,
+            busy_timeout=self.config.busy_timeout,
+            batch_size=self.config.batch_size,
+            flush_interval=self.config.flush_interval,
+        )
+        self._flusher = task.LoopingCall(self._flush)
+        self._flusher.start(self.config.flush_interval, now=False)
+
+    def _flush(self) -> None:
+        try:
+            self.archive.maybe_flush()
+        except sqlite3.Error as exc:
+            self._fail(exc)
+
+    def close_spider(self) -> None:
+        if self._flusher is not None and self._flusher.running:
+            self._flusher.stop()
+        if self.archive is not None:
+            self.archive.release()
+            self.archive = None
+        stats = self.crawler.stats
+        logger.info(
+            "store: %d articles stored, %d duplicates recorded in %s",
+            stats.get_value("store/inserted", 0),
+            stats.get_value("store/duplicates", 0),
+            self.config.db_path,
+        )
+
+    def process_item(self, item: Any) -> Any:
+        adapter = ItemAdapter(item)
+        try:
+            self._store(adapter)
+        except (sqlite3.Error, ArchiveError) as exc:
+            self._fail(exc)
+            raise DropItem(f"database write failed for {adapter.get('url')}: {exc}") from exc
+        return item
+
+    def _store(self, adapter: ItemAdapter) -> None:
+        stats = self.crawler.stats
+        if adapter.get("duplicate_kind"):
+            self._duplicate(adapter)
+            return
+        html = adapter.get("html") if self.config.keep_html else None
+        article_id = self.archive.insert_article(adapter, html=html)
+        if article_id is not None:
+            stats.inc_value("store/inserted")
+            logger.debug("stored #%d %s", article_id, adapter.get("url"))
+            return
+        # The URL is already in the archive (a run that overlapped, or no dedupe step):
+        # it is a sighting, recorded as such rather than lost.
+        adapter["duplicate_of"] = self.archive.article_id_for_url(adapter["url"])
+        adapter["duplicate_kind"] = "url"
+        adapter["similarity"] = 1.0
+        self._duplicate(adapter)
+
+    def _duplicate(self, adapter: ItemAdapter) -> None:
+        self.archive.insert_duplicate(adapter)
+        self.crawler.stats.inc_value("store/duplicates")
+        self.crawler.stats.inc_value(f"store/duplicates/{adapter['duplicate_kind']}")
+        logger.debug(
+            "duplicate (%s) of #%s: %s",
+            adapter["duplicate_kind"],
+            adapter["duplicate_of"],
+            adapter.get("url"),
+        )
+
+    def _fail(self, exc: Exception) -> None:
+        """A write failed (disk full, read-only file, lock wait timed out): stop the crawl
+        rather than fetch pages that cannot be kept."""
+        self.crawler.stats.inc_value("store/errors")
+        logger.error("database %s: write failed: %s", self.config.db_path, exc)
+        engine = self.crawler.engine
+        if engine is not None and engine.running:
+            self.crawler.stats.set_value("store/fatal_error", str(exc))
+            deferred_from_coro(engine.close_spider_async(reason="database_error"))
