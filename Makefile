@@ -1,0 +1,26 @@
+# The two commands of the README (make demo, make test) and the benchmarks.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SCRAPY := $(VENV)/bin/scrapy
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lint bench bench-clean bench-tag bench-dedupe
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -U pip
+	$(VENV)/bin/pip install -q -e ".[datasette]" --group dev
+	touch $@
+
+setup: $(VENV)/.installed
+	@scripts/ensure-browser.sh $(PY)
+
+demo: setup  ## serve the bundled demo sites on 127.0.0.1 and crawl them into data/news.db
+	$(SCRAPY) demo
+
+test: setup  ## the whole test suite (offline: fixture sites on 127.0.0.1)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
