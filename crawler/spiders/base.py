@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import scrapy
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from scrapy_playwright.page import PageMethod
 
 from crawler.db import utcnow
@@ -19,10 +21,12 @@ from crawler.sites import Site, SitesError, parse_site
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
 
+    from playwright.async_api import Page
     from scrapy.http import Response
     from scrapy.settings import BaseSettings
     from twisted.python.failure import Failure
 
+logger = logging.getLogger(__name__)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _SITE_FIELDS = {f.name: f for f in fields(Site)}
@@ -199,12 +203,7 @@ class NewsSpider(scrapy.Spider):
         methods = []
         if self.site.wait_for:
             methods.append(
-                PageMethod(
-                    "wait_for_selector",
-                    self.site.wait_for,
-                    state="attached",  # present in the DOM; an empty marker <div> counts
-                    timeout=self.site.wait_timeout * 1000,
-                )
+                PageMethod(wait_softly, self.site.wait_for, self.site.wait_timeout * 1000)
             )
         return {"playwright": True, "playwright_page_methods": methods}
 
@@ -252,6 +251,16 @@ class NewsSpider(scrapy.Spider):
         item.html = html
         item.encoding = encoding
         yield item
+
+
+async def wait_softly(page: Page, selector: str, timeout_ms: float) -> None:
+    """Wait until ``selector`` is in the page (an empty marker element counts); past the
+    timeout take the page as it is: a listing page may lack the articles' marker, and a
+    page without its article is dropped by the validate step with a counted reason."""
+    try:
+        await page.wait_for_selector(selector, state="attached", timeout=timeout_ms)
+    except PlaywrightTimeoutError:
+        logger.warning("%s: %r not found after %.0f ms", page.url, selector, timeout_ms)
 
 
 def _is_html(response: Response, content_type: str | None) -> bool:
