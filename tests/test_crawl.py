@@ -207,3 +207,17 @@ def test_export_with_standard_scrapy_output(sites, db, tmp_path):
     assert len(lines) == 2
     assert {"url", "title", "text", "published_at"} <= set(lines[0])
     assert "html" not in lines[0]
+
+
+def test_aggregator_feed_entry_linking_to_its_own_thread_uses_the_story_link(sites, db):
+    agg, pub = sites.base_urls["agg"], sites.base_urls["pub"]
+    result = scrapy("crawl", "aggregator", "-a", f"url={agg}/r/korea.rss", db=db)
+    _assert_ok(result)
+    arts = _by_path(db, pub)
+    assert set(arts) == {HOUSING}
+    assert arts[HOUSING]["via"] == f"{agg}/r/korea.rss"
+    assert arts[HOUSING]["via_position"] == 1
+    # The Atom entry's title is the fallback; the page's own title wins.
+    assert arts[HOUSING]["title"].startswith("Seoul unveils plan")
+    # A self post has no outside link: its thread page is the entry.
+    assert "/r/korea/comments/2def/learning_korean/" in sites.sites["agg"].requests

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from html import unescape
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
 
 from crawler.extract import url_domain
 from crawler.spiders.base import NewsSpider
@@ -26,6 +28,23 @@ def looks_like_feed(body: bytes, content_type: str | None) -> bool:
     return "html" not in ctype and any(t in ctype for t in _FEED_TYPES)
 
 
+def outbound_link(entry: dict[str, Any], own: set[str], base: str) -> str:
+    """The story an aggregator feed entry points to.
+
+    Link aggregators such as Reddit link each entry to their own discussion page and put
+    the story's address in the entry content ("[link]"): when the entry's link stays on
+    the aggregator's host, the first link of the content that leaves it is the story.
+    """
+    url = urljoin(base, entry["url"])
+    if url_domain(url) not in own:
+        return url
+    for href in entry.get("content_links", []):
+        target = urljoin(base, unescape(href))
+        if target.startswith(("http://", "https://")) and url_domain(target) not in own:
+            return target
+    return url
+
+
 class AggregatorSpider(NewsSpider):
     """Follows outbound links from an aggregator page or feed to any publisher, recording
     which aggregator page (``via``) and position (``via_position``) led to each article."""
@@ -40,11 +59,13 @@ class AggregatorSpider(NewsSpider):
 
     def parse(self, response: Response, page: int = 1) -> Iterable[scrapy.Request]:
         content_type = response.headers.get(b"Content-Type", b"").decode("latin-1") or None
-        own = {url_domain(u) for u in self.site.start_urls}
+        own = {url_domain(u) for u in self.site.start_urls} | set(self.site.allowed_domains)
         if looks_like_feed(response.body, content_type):
             entries, _ = parse_feed(response.body, content_type)
             candidates = [
-                (e["url"], e["fallback"]) for e in entries if not self.too_old(e["timestamp"])
+                (outbound_link(e, own, response.url), e["fallback"])
+                for e in entries
+                if not self.too_old(e["timestamp"])
             ]
         else:
             links = page_links(response, self.site.link_selector)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 _ENTRY_BLOCK_RE = re.compile(rb"<(item|entry)[\s>].*?</\1\s*>", re.DOTALL | re.IGNORECASE)
 _WS_RE = re.compile(r"\s+")
+_HREF_RE = re.compile(r"""<a\s[^>]*?href\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 
 
 def _plain(html: str | None) -> str | None:
@@ -45,10 +46,14 @@ def _entry_from_feedparser(entry: Any) -> dict[str, Any] | None:
     authors = [a.get("name") for a in entry.get("authors", []) if a.get("name")]
     if not authors and entry.get("author"):
         authors = [entry["author"]]
+    content = " ".join(
+        [entry.get("summary") or ""] + [c.get("value") or "" for c in entry.get("content", [])]
+    )
     published = entry.get("published") or entry.get("updated") or entry.get("created")
     parsed = entry.get("published_parsed") or entry.get("updated_parsed")
     return {
         "url": link.strip(),
+        "content_links": _HREF_RE.findall(content),
         "timestamp": _timestamp(parsed),
         "fallback": {
             "title": _plain(entry.get("title")),
