@@ -24,3 +24,6 @@ test: setup  ## the whole test suite (offline: fixture sites on 127.0.0.1)
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+bench-clean: setup  ## extraction + cleaning quality on ../shared/extraction-bench
+	$(PY) bench/bench_clean.py

@@ -42,6 +42,7 @@ TELNETCONSOLE_ENABLED = False
 # -- pipelines, in run order: validate -> clean -> dedupe -> tag -> store --------------------
 ITEM_PIPELINES = {
     "pipelines.validate.ValidatePipeline": 100,
+    "pipelines.clean.CleanPipeline": 200,
     "pipelines.store.StorePipeline": 500,
 }
 VALIDATE_MIN_CHARS = 200

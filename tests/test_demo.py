@@ -7,6 +7,9 @@ import re
 
 from tests.conftest import ROOT, rows, scrapy
 
+SEED_BODY = (
+    (ROOT / "tests/fixtures/clean/seed_expected_body.txt").read_text(encoding="utf-8").strip()
+)
 EXPECTED = json.loads((ROOT / "data" / "demo" / "expected.json").read_text(encoding="utf-8"))
 
 
@@ -33,6 +36,18 @@ def test_demo_stores_every_article_with_title_date_and_text(db):
         assert got["language"] == want["language"], url
         assert want["first_sentence"] in got["text"], url
         assert want["last_sentence"] in got["text"], url
+
+    # The re-post blog's spam is gone, every line of it recorded as removed.
+    seed_url = _fill("{{blog}}/2026/11/north-korea-accuses-us-asian-nato.html", bases)
+    seed = stored[seed_url]
+    assert seed["text"] == SEED_BODY
+    removed = {r["text"] for r in json.loads(seed["removed"])}
+    for url_template, want in EXPECTED["articles"].items():
+        row = stored.get(_fill(url_template, bases))
+        for line in want.get("spam_lines", []) + want.get("boilerplate_lines", []):
+            if row is not None:
+                assert line not in row["text"], (url_template, line)
+    assert {"Post a Comment", "Previous Post Next Post"} <= removed
 
     runs = rows(db, "SELECT site, status FROM runs")
     assert sorted(r["site"] for r in runs) == sorted(EXPECTED["sites"])

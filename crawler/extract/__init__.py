@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import warnings
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -43,6 +44,27 @@ _DATE_META = (
     "article.published",
     "article:published",
 )
+# Zone abbreviations news sites print after times (dateutil knows only UTC/GMT/Z).
+_TZ_NAMES = {
+    name: hours * 3600
+    for names, hours in (
+        (("KST", "JST"), 9),
+        (("HKT", "SGT", "AWST"), 8),
+        (("IST",), 5.5),
+        (("EST",), -5),
+        (("EDT", "AST"), -4),
+        (("CST", "MDT"), -6),
+        (("CDT",), -5),
+        (("MST", "PDT"), -7),
+        (("PST",), -8),
+        (("BST", "CET", "WAT"), 1),
+        (("CEST", "EET", "SAST"), 2),
+        (("EEST", "MSK"), 3),
+        (("AEST",), 10),
+        (("AEDT",), 11),
+    )
+    for name in names
+}
 _HANGUL_RE = re.compile(r"[\uac00-\ud7a3]")
 _KANA_RE = re.compile(r"[\u3040-\u30ff]")
 _HAN_RE = re.compile(r"[\u4e00-\u9fff]")
@@ -85,7 +107,10 @@ def normalise_date(value: Any, *, tz: tzinfo | None = None) -> str | None:
             parsed = datetime.fromisoformat(raw)  # fast path: most feeds and pages use ISO
         except ValueError:
             try:
-                parsed = dateparser.parse(raw)
+                with warnings.catch_warnings():
+                    # An unknown zone name is read as no zone (then ``tz``), not an error.
+                    warnings.simplefilter("ignore", dateparser.UnknownTimezoneWarning)
+                    parsed = dateparser.parse(raw, tzinfos=_TZ_NAMES)
             except (ValueError, OverflowError):
                 return None
         # A value that names no time of day at all stays a date.

@@ -1,0 +1,557 @@
+"""The clean step: clean_text on real-world text, the rules file, learned boilerplate and
+CleanPipeline built from a crawler."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from scrapy.exceptions import NotConfigured
+from scrapy.utils.misc import build_from_crawler
+from scrapy.utils.test import get_crawler
+
+from crawler.db import Archive
+from crawler.extract.body import extract_body
+from crawler.items import ArticleItem
+from pipelines.clean import (
+    CleanPipeline,
+    RulesError,
+    boilerplate_candidates,
+    clean_text,
+    default_rules,
+    line_key,
+    load_rules,
+    normalise_text,
+    parse_rules,
+)
+from tests.conftest import FIXTURES
+
+CLEAN = FIXTURES / "clean"
+SEED_TITLE = (
+    "North Korea has accused the United States of building a NATO-like military alliance in Asia."
+)
+REPOST_PAGES = ["blogger_en", "wordpress_en", "blogger_ko", "wordpress_ko"]
+ARTICLE = (
+    "Officials in Seoul said the talks would resume next month after a pause of two years.\n\n"
+    "{line}\n\n"
+    "The ministry said both sides had agreed to keep the military hotline open until then.\n\n"
+    "Analysts said the meeting was the clearest sign yet of a thaw between the two Koreas."
+)
+
+
+def _expected(path: Path) -> str:
+    """A fixture text file's content without the newline every text file ends with."""
+    return path.read_text(encoding="utf-8").removesuffix("\n")
+
+
+# -- the seed example --------------------------------------------------------------------------
+@pytest.mark.parametrize("title", [None, SEED_TITLE])
+def test_seed_example_becomes_expected_body(title):
+    raw = (CLEAN / "seed_raw.txt").read_text(encoding="utf-8")
+    result = clean_text(raw, title=title)
+    assert result.text == _expected(CLEAN / "seed_expected_body.txt")
+    footer = [p for p in result.removed if p["rule"] not in {"headline", "repeated_paragraph"}]
+    assert [p["text"][:23] for p in footer] == [
+        "Post a Comment",
+        "Comment in the comment ",
+        "Previous Post Next Post",
+        "Join Us On Telegram To ",
+    ]
+    # the lede was there twice (once with a leading no-break space): exactly one copy went
+    lede = [p for p in result.removed if p["rule"] in {"headline", "repeated_paragraph"}]
+    assert [p["text"] for p in lede] == [SEED_TITLE]
+    json.dumps(result.removed)  # JSON-serialisable as stored in articles.removed
+
+
+# -- re-post pages: HTML -> extract_body -> clean_text ----------------------------------------
+@pytest.mark.parametrize("name", REPOST_PAGES)
+def test_repost_page_is_cleaned_to_the_article(name):
+    html = (CLEAN / f"{name}.html").read_text(encoding="utf-8")
+    case = json.loads((CLEAN / f"{name}.json").read_text(encoding="utf-8"))
+    expected = _expected(CLEAN / f"{name}.expected.txt")
+    body = extract_body(html, case["url"])
+    result = clean_text(body, title=case["title"])
+    # every article sentence kept, in order, and nothing else
+    assert result.text == expected
+    # every spam line removed, each by the family meant for it, in document order
+    assert result.removed == case["removed"]
+    for piece in case["removed"]:
+        assert piece["text"] in body
+        kept = 1 if piece["rule"] == "repeated_paragraph" else 0  # the first copy stays
+        assert result.text.count(piece["text"]) == kept
+
+
+def test_repost_fixtures_cover_every_family():
+    fired = set()
+    for name in REPOST_PAGES:
+        fired |= {p["rule"] for p in json.loads((CLEAN / f"{name}.json").read_text())["removed"]}
+    expected = set(default_rules().names) - {"reading_time", "call_to_action"}
+    assert expected <= fired, expected - fired
+
+
+# -- families, one line at a time -----------------------------------------------------------
+SPAM_LINES = [
+    ("Post a Comment", "comment_widget"),
+    ("12 Comments", "comment_widget"),
+    ("Be the first to comment!", "comment_widget"),
+    ("댓글 쓰기", "comment_widget"),
+    ("« Previous Post | Next Post »", "post_navigation"),
+    ("Newer Post Older Post Home", "post_navigation"),
+    ("이전글 다음글", "post_navigation"),
+    ("Join Us On Telegram To Get Live Updates", "social_join"),
+    ("👉 JOIN OUR WHATSAPP CHANNEL for breaking news!!! 🔥🔥", "social_join"),
+    ("텔레그램 채널 구독하기", "social_join"),
+    ("Follow us on Twitter and Facebook", "follow_us"),
+    ("Follow Newsbeat on Instagram, Facebook, Twitter and YouTube.", "follow_us"),
+    ("Share this: Facebook Twitter WhatsApp Email", "share_bar"),
+    ("공유하기", "share_bar"),
+    ("This site has pop up ads which means a new tab opens once you click.", "popup_ads"),
+    ("Please disable your ad blocker to continue.", "popup_ads"),
+    ("ADVERTISEMENT", "advertisement"),
+    ("- Advertisement -", "advertisement"),
+    ("Story continues below advertisement", "advertisement"),
+    ("광고", "advertisement"),
+    ("Also read: Seoul's housing market cools as rates bite", "related"),
+    ("READ MORE: Kim Jong Un inspects new destroyer", "related"),
+    ("[Related: Japan lifts export curbs]", "related"),
+    ("관련기사", "related"),
+    ("Sign up for our daily newsletter to get the top stories.", "newsletter"),
+    ("Get the day's top headlines delivered to your inbox every morning.", "newsletter"),
+    ("This article was originally published on The Conversation.", "syndication"),
+    ("Copyright © 2024 Example Media Inc. All rights reserved.", "copyright"),
+    ("ⓒ 연합뉴스", "press_footer_ko"),
+    ("<저작권자 ⓒ 한국일보, 무단 전재 및 재배포 금지>", "press_footer_ko"),
+    ("무단 전재 및 재배포 금지", "press_footer_ko"),
+    ("홍길동 기자 gildong@yna.co.kr", "reporter_contact"),
+    ("Reporting by Hyonhee Shin; Editing by Ed Davies", "reporter_contact"),
+    ("Amy Smith may be reached at asmith@example.com.", "reporter_contact"),
+    ("Kim Jong Un at a rally in Pyongyang. (AP Photo/Ahn Young-joon)", "photo_credit"),
+    ("Photo: Yonhap", "photo_credit"),
+    ("[사진=연합뉴스]", "photo_credit"),
+    ("Tags: North Korea, Missiles, Security", "tags"),
+    ("#NorthKorea #Seoul", "tags"),
+    ("Tempo de leitura: 3 minutos", "reading_time"),
+    ("5 min read", "reading_time"),
+    ("Click here to download the full report now.", "call_to_action"),
+    ("[button link=”/subscribe/”]Send us your story[/button]", "call_to_action"),
+]
+
+
+@pytest.mark.parametrize(("line", "rule"), SPAM_LINES)
+def test_spam_line_between_paragraphs_is_removed(line, rule):
+    text = ARTICLE.format(line=line)
+    result = clean_text(text)
+    assert result.removed == [{"text": line, "rule": rule}]
+    assert result.text == ARTICLE.replace("{line}\n\n", "")
+
+
+@pytest.mark.parametrize(
+    ("line", "rule"),
+    [
+        ("By Jane Park", "byline"),
+        ("Updated: Nov 19, 2019 9:42 a.m. ET", "dateline"),
+        ("sexta-feira, 22 de outubro de 2010 às 20:13", "dateline"),
+        ("입력 2024.05.23 14:05 수정 2024.05.23 16:30", "dateline"),
+    ],
+)
+def test_head_lines_before_the_first_sentence_are_removed(line, rule):
+    text = ARTICLE.replace("{line}\n\n", "")
+    assert clean_text(f"{line}\n\n{text}").removed == [{"text": line, "rule": rule}]
+    # the same line inside the article is not the head: it stays
+    assert clean_text(ARTICLE.format(line=line)).removed == []
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Pyongyang was invited to join the talks, but its foreign ministry declined to comment.",
+        (
+            "Protesters organised through Telegram channels and urged supporters to subscribe "
+            "to independent outlets instead of state television."
+        ),
+        "Follow-up inspections found that the plant had resumed work, a UN report said.",
+        (
+            "Readers who comment on the ministry's website must now register with a phone "
+            "number, and critics say the rule is meant to deter dissent."
+        ),
+        "Copyright holders in South Korea won a ruling against the streaming site on Monday.",
+        "The share of exports to China fell to 19 percent, the lowest since 2004.",
+        "업계는 텔레그램 등을 통해 유포된 명단이 사실과 다르다며 정부에 공식 확인을 요구했다.",
+        "전문가들은 댓글과 구독자 질문에 답하며 금리 인하 기대감이 커졌다고 말했다.",
+    ],
+)
+def test_prose_with_trigger_words_survives(sentence):
+    result = clean_text(ARTICLE.format(line=sentence))
+    assert result.removed == []
+    assert sentence in result.text
+
+
+def test_matching_ignores_case_punctuation_emoji_and_invisible_spaces():
+    for line in [
+        "JOIN\u00a0US ON\u200b TELEGRAM!!! 🚀🚀",
+        "join us on telegram",
+        "Join  us  on  Telegram 👇",
+    ]:
+        assert clean_text(ARTICLE.format(line=line)).removed[0]["rule"] == "social_join"
+    assert line_key("Follow us on Twitter!") == line_key("FOLLOW\u00a0US ON TWITTER 👉")
+    assert line_key("Follow us on Twitter") != line_key("Follow us on Facebook")
+
+
+# -- footer, headline, repeats, normalisation --------------------------------------------------
+def test_footer_is_trimmed_up_to_the_last_sentence():
+    text = (
+        "The two leaders agreed to meet again in the spring.\n\n"
+        "Their aides said a date would be set within weeks.\n\n"
+        "Post a Comment\n\n"
+        "Home\n\n"
+        "About us\n\n"
+        "Share this:\n\n"
+        "Contact"
+    )
+    result = clean_text(text)
+    assert result.text == (
+        "The two leaders agreed to meet again in the spring.\n\n"
+        "Their aides said a date would be set within weeks."
+    )
+    assert [p["rule"] for p in result.removed] == [
+        "comment_widget",
+        "comment_widget",
+        "comment_widget",
+        "share_bar",
+        "share_bar",
+    ]
+
+
+def test_short_last_lines_stay_when_no_footer_follows():
+    text = (
+        "The festival runs until Sunday at three venues.\n\n"
+        "Venues:\n\n"
+        "Seoul Arts Center\n\n"
+        "Sejong Center"
+    )
+    assert clean_text(text).text == text
+    # a footer below them takes only what is under it
+    result = clean_text(text + "\n\nPost a Comment\n\nHome")
+    assert result.text == text
+
+
+def test_headline_repeated_in_the_body_is_removed():
+    text = "Samsung profit triples on AI memory demand\n\n" + ARTICLE.replace("{line}\n\n", "")
+    result = clean_text(text, title="Samsung profit triples on AI memory demand | Example News")
+    assert result.removed == [
+        {"text": "Samsung profit triples on AI memory demand", "rule": "headline"}
+    ]
+    assert clean_text(text).removed == []
+
+
+def test_lede_that_reads_like_the_title_is_kept_when_not_repeated():
+    text = SEED_TITLE + "\n\nAccording to the North Korean government, it must strengthen."
+    assert clean_text(text, title=SEED_TITLE).text == text
+
+
+def test_repeated_paragraph_keeps_the_first_copy_but_lists_repeat_freely():
+    lede = "The central bank held its base rate at 3.5 percent for a seventh straight meeting."
+    text = f"{lede}\n\nMarkets had expected the decision.\n\n{lede}"
+    result = clean_text(text)
+    assert result.text == f"{lede}\n\nMarkets had expected the decision."
+    assert result.removed == [{"text": lede, "rule": "repeated_paragraph"}]
+    recipe = "Day 1\n\n1 cup rice, 1 egg, 1 tsp. oil\n\nDay 2\n\n1 cup rice, 1 egg, 1 tsp. oil"
+    assert clean_text(recipe).text == recipe
+
+
+def test_normalisation_touches_only_whitespace_and_invisible_characters():
+    raw = (
+        "\u00a0First  paragraph\u200b with\u00a0a no-break space.\r\n"
+        "Same paragraph, second line — “quoted”.\n\n\n\n"
+        "\ufeffSecond paragraph: 3½ % «kept», e.g. \u2018this\u2019 …\n\n   \n\n"
+        "Emoji stay 🏳️‍🌈 and so does the Korean 한국어 text."
+    )
+    expected = (
+        "First paragraph with a no-break space.\n"
+        "Same paragraph, second line — “quoted”.\n\n"
+        "Second paragraph: 3½ % «kept», e.g. \u2018this\u2019 …\n\n"
+        "Emoji stay 🏳️‍🌈 and so does the Korean 한국어 text."
+    )
+    assert normalise_text(raw) == expected
+    result = clean_text(raw)
+    assert result.text == expected
+    assert result.removed == []
+
+
+def test_empty_and_spam_only_texts():
+    assert clean_text("").text == ""
+    assert clean_text(None).text == ""
+    result = clean_text("Post a Comment\n\nPrevious Post Next Post")
+    assert result.text == ""
+    assert len(result.removed) == 2
+
+
+# -- learned boilerplate -----------------------------------------------------------------------
+PROMO = "Watch our exclusive interviews on KoreaWire TV every Friday"
+
+
+def _article(n: int, promo: bool = True) -> str:
+    body = (
+        f"Story number {n} begins with a sentence about the economy of the peninsula.\n\n"
+        f"It continues with a second sentence about exports in month {n}."
+    )
+    return body + (f"\n\n{PROMO}" if promo else "")
+
+
+def test_learned_boilerplate_pure_function():
+    text = _article(1)
+    assert clean_text(text).removed == []
+    result = clean_text(text, boilerplate={line_key(PROMO)})
+    assert result.removed == [{"text": PROMO, "rule": "learned_boilerplate"}]
+    # only short lines are candidates; a paragraph is never learned
+    candidates = boilerplate_candidates(text + "\n\n" + "word " * 40)
+    assert line_key(PROMO) in candidates
+    assert all(len(line.split()) <= 20 for line in candidates.values())
+
+
+def _pipeline(tmp_path: Path, **settings) -> CleanPipeline:
+    crawler = get_crawler(settings_dict={"DB_PATH": str(tmp_path / "news.db"), **settings})
+    pipeline = build_from_crawler(CleanPipeline, crawler)
+    pipeline.open_spider()
+    return pipeline
+
+
+def _item(n: int, *, domain: str = "koreawire.example", promo: bool = True) -> ArticleItem:
+    return ArticleItem(
+        url=f"https://{domain}/news/{n}.html",
+        domain=domain,
+        title=f"Story {n}",
+        text=_article(n, promo),
+    )
+
+
+def test_line_on_three_articles_is_removed_on_the_fourth(tmp_path):
+    pipeline = _pipeline(tmp_path)
+    try:
+        for n in (1, 2, 3):
+            item = pipeline.process_item(_item(n))
+            assert PROMO in item.text
+        fourth = pipeline.process_item(_item(4))
+        assert PROMO not in fourth.text
+        assert fourth.removed == [{"text": PROMO, "rule": "learned_boilerplate"}]
+        # learned per domain: another site's identical line is not touched
+        other = pipeline.process_item(_item(5, domain="other.example"))
+        assert PROMO in other.text
+        stats = pipeline.crawler.stats
+        assert stats.get_value("clean/removed/learned_boilerplate") == 1
+    finally:
+        pipeline.close_spider()
+    # the counts persist in the SQLite file: a new run starts knowing the line
+    again = _pipeline(tmp_path)
+    try:
+        assert PROMO not in again.process_item(_item(6)).text
+    finally:
+        again.close_spider()
+
+
+def test_never_learns_from_a_single_page(tmp_path):
+    pipeline = _pipeline(tmp_path, CLEAN_BOILERPLATE_MIN_ARTICLES=2)
+    try:
+        for _ in range(5):  # the same page seen again and again is one article
+            assert PROMO in pipeline.process_item(_item(1)).text
+        assert PROMO in pipeline.process_item(_item(2)).text  # seen on 1 other article
+        assert PROMO not in pipeline.process_item(_item(3)).text  # on 2 others: learned
+    finally:
+        pipeline.close_spider()
+    with pytest.raises(ValueError, match="at least 2"):
+        build_from_crawler(
+            CleanPipeline, get_crawler(settings_dict={"CLEAN_BOILERPLATE_MIN_ARTICLES": 1})
+        )
+
+
+def test_learning_can_be_switched_off(tmp_path):
+    pipeline = _pipeline(tmp_path, CLEAN_LEARN=False)
+    try:
+        assert pipeline.archive is None
+        for n in range(1, 6):
+            assert PROMO in pipeline.process_item(_item(n)).text
+    finally:
+        pipeline.close_spider()
+    assert not (tmp_path / "news.db").exists()
+
+
+def test_sightings_go_through_the_archive(tmp_path):
+    archive = Archive.acquire(tmp_path / "news.db")
+    try:
+        for n in (1, 2, 3):
+            archive.boilerplate_record("a.example", f"u{n}", boilerplate_candidates(PROMO), cap=3)
+        assert archive.boilerplate_frequent("a.example", [line_key(PROMO)], min_articles=3) == {
+            line_key(PROMO)
+        }
+    finally:
+        archive.release()
+
+
+# -- the pipeline --------------------------------------------------------------------------------
+def test_pipeline_sets_fields_and_stats(tmp_path):
+    pipeline = _pipeline(tmp_path)
+    raw = (CLEAN / "seed_raw.txt").read_text(encoding="utf-8")
+    item = ArticleItem(
+        url="https://repost.example/2022/06/nato.html",
+        domain="repost.example",
+        title=SEED_TITLE,
+        language="en",
+        text=raw,
+    )
+    try:
+        out = pipeline.process_item(item)
+    finally:
+        pipeline.close_spider()
+    assert out is item
+    assert item.text == _expected(CLEAN / "seed_expected_body.txt")
+    assert item.text_raw == raw
+    assert [p["rule"] for p in item.removed] == [
+        "headline",
+        "comment_widget",
+        "comment_widget",
+        "post_navigation",
+        "social_join",
+    ]
+    stats = pipeline.crawler.stats
+    assert stats.get_value("clean/removed/comment_widget") == 2
+    assert stats.get_value("clean/removed/post_navigation") == 1
+    assert stats.get_value("clean/removed/social_join") == 1
+    assert stats.get_value("clean/removed/headline") == 1
+    assert stats.get_value("clean/items_changed") == 1
+    assert stats.get_value("clean/removed/learned_boilerplate") is None
+
+
+def test_pipeline_counts_nothing_for_a_clean_article(tmp_path):
+    pipeline = _pipeline(tmp_path)
+    text = ARTICLE.replace("{line}\n\n", "")
+    try:
+        item = pipeline.process_item({"url": "https://x.example/a", "text": text})
+        empty = pipeline.process_item({"url": "https://x.example/b", "text": None})
+    finally:
+        pipeline.close_spider()
+    assert item["text"] == text
+    assert item["removed"] == []
+    assert item["text_raw"] == text
+    assert empty["text"] is None
+    assert not any(k.startswith("clean/") for k in pipeline.crawler.stats.get_stats())
+
+
+def test_pipeline_leaves_an_emptied_text_empty_and_logs_it(tmp_path, caplog):
+    pipeline = _pipeline(tmp_path)
+    try:
+        with caplog.at_level(logging.WARNING, logger="pipelines.clean"):
+            item = pipeline.process_item(
+                ArticleItem(url="https://x.example/spam", text="Post a Comment\n\nSubscribe")
+            )
+    finally:
+        pipeline.close_spider()
+    assert item.text == ""
+    assert item.text_raw == "Post a Comment\n\nSubscribe"
+    assert "nothing left" in caplog.text
+    assert pipeline.crawler.stats.get_value("clean/emptied") == 1
+
+
+def test_not_configured_when_disabled():
+    crawler = get_crawler(settings_dict={"CLEAN_ENABLED": False})
+    with pytest.raises(NotConfigured):
+        build_from_crawler(CleanPipeline, crawler)
+
+
+def test_rules_file_setting(tmp_path):
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        "include_default = true\n[families.house_promo]\npatterns = ['get the koreawire app.*']\n",
+        encoding="utf-8",
+    )
+    pipeline = _pipeline(tmp_path, CLEAN_RULES_FILE=str(rules), CLEAN_LEARN=False)
+    try:
+        item = pipeline.process_item(
+            {"url": "https://x.example/a", "text": ARTICLE.format(line="Get the KoreaWire app!")}
+        )
+        spam = pipeline.process_item(
+            {"url": "https://x.example/b", "text": ARTICLE.format(line="Post a Comment")}
+        )
+    finally:
+        pipeline.close_spider()
+    assert item["removed"] == [{"text": "Get the KoreaWire app!", "rule": "house_promo"}]
+    assert spam["removed"][0]["rule"] == "comment_widget"  # the default families still apply
+    assert pipeline.crawler.stats.get_value("clean/removed/house_promo") == 1
+
+
+# -- rules validation -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        (
+            {"families": {"spam": {"patterns": ["(unclosed"]}}},
+            r"\[families\.spam\] key 'patterns\[0\]': bad regex",
+        ),
+        (
+            {"families": {"spam": {"patterns": ["ok", "[z-a]"]}}},
+            r"\[families\.spam\] key 'patterns\[1\]': bad regex",
+        ),
+        (
+            {"families": {"spam": {"patterns": ["x"], "colour": "red"}}},
+            r"\[families\.spam\]: unknown key 'colour'",
+        ),
+        (
+            {"families": {"spam": {"patterns": ["x"], "where": "middle"}}},
+            r"\[families\.spam\] key 'where'",
+        ),
+        (
+            {"families": {"spam": {"patterns": ["x"], "max_words": 0}}},
+            r"\[families\.spam\] key 'max_words'",
+        ),
+        (
+            {"families": {"spam": {"patterns": ["x"], "block": "yes"}}},
+            r"\[families\.spam\] key 'block'",
+        ),
+        ({"families": {"spam": {"patterns": []}}}, r"\[families\.spam\] key 'patterns'"),
+        (
+            {"families": {"spam": {"patterns": [{"re": "x", "form": "html"}]}}},
+            r"\[families\.spam\] key 'patterns\[0\]': form",
+        ),
+        (
+            {"families": {"spam": {"patterns": [{"regex": "x"}]}}},
+            r"\[families\.spam\] key 'patterns\[0\]': unknown key 'regex'",
+        ),
+        (
+            {"families": {"headline": {"patterns": ["x"]}}},
+            r"\[families\.headline\]: 'headline' is a built-in",
+        ),
+        ({"families": {"Bad Name": {"patterns": ["x"]}}}, r"\[families\.Bad Name\]"),
+        ({"families": {"spam": ["x"]}}, r"\[families\.spam\]: must be a table"),
+        ({"families": {}}, r"at least one family"),
+        ({"version": 2, "families": {"spam": {"patterns": ["x"]}}}, r"key 'version'"),
+        (
+            {"rules": [], "families": {"spam": {"patterns": ["x"]}}},
+            r"unknown top-level key 'rules'",
+        ),
+    ],
+)
+def test_invalid_rules_are_refused_with_family_and_key(doc, message):
+    with pytest.raises(RulesError, match=message):
+        parse_rules(doc, source="test.toml")
+
+
+def test_rules_file_errors_name_the_file(tmp_path):
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[families.spam\npatterns = ['x']\n", encoding="utf-8")
+    with pytest.raises(RulesError, match=r"broken\.toml: not valid TOML"):
+        load_rules(broken)
+    with pytest.raises(RulesError, match="cannot read"):
+        load_rules(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[families.spam]\npatterns = ['ok', '(?P<x>a)(?P<x>b)']\n", encoding="utf-8")
+    with pytest.raises(RulesError, match=r"bad.toml: \[families\.spam\] key 'patterns\[1\]'"):
+        load_rules(bad)
+    with pytest.raises(RulesError):
+        build_from_crawler(CleanPipeline, get_crawler(settings_dict={"CLEAN_RULES_FILE": str(bad)}))
+
+
+def test_project_rules_load_and_every_family_is_described():
+    rules = load_rules()
+    assert len(rules.families) >= 15
+    assert all(family.description for family in rules.families)
