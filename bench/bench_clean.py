@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     pages = load_pages(args.bench)
+    if not pages:
+        parser.error(f"no benchmark pages under {args.bench} (expected html/ and ground-truth/)")
     project = Project()
     variants = [
         run(
