@@ -36,6 +36,7 @@ def test_demo_stores_every_article_with_title_date_and_text(db):
         assert got["language"] == want["language"], url
         assert want["first_sentence"] in got["text"], url
         assert want["last_sentence"] in got["text"], url
+        assert json.loads(got["authors"]) == want["authors"], url
 
     # The re-post blog's spam is gone, every line of it recorded as removed.
     seed_url = _fill("{{blog}}/2026/11/north-korea-accuses-us-asian-nato.html", bases)

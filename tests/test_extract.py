@@ -134,3 +134,13 @@ def test_page_without_article_is_rejected_by_validate():
 )
 def test_url_domain(url, domain):
     assert url_domain(url) == domain
+
+
+def test_author_names_lose_by_and_korean_job_titles():
+    from crawler.extract import clean_authors
+
+    assert clean_authors(["김서연 기자", "By Jane Park", " Min-ji  Park ", "Jane Park"]) == [
+        "김서연",
+        "Jane Park",
+        "Min-ji Park",
+    ]

@@ -71,6 +71,8 @@ _HAN_RE = re.compile(r"[\u4e00-\u9fff]")
 _LETTER_RE = re.compile(r"[^\W\d_]")
 _LANG_RE = re.compile(r"^([a-zA-Z]{2,3})(?:[-_].*)?$")
 _WS_RE = re.compile(r"\s+")
+_BYLINE_PREFIX_RE = re.compile(r"^(?:by|written by|posted by)\s+", re.IGNORECASE)
+_KO_TITLE_RE = re.compile(r"\s*(?:기자|특파원|선임기자|편집위원|논설위원|객원기자|인턴기자)$")
 
 
 def url_domain(url: str) -> str:
@@ -213,6 +215,18 @@ def detect_script_language(text: str) -> str | None:
     return None
 
 
+def clean_authors(names: list[str]) -> list[str]:
+    """Author names without "By" and without the Korean job titles bylines carry
+    ("김서연 기자" -> "김서연"), in order, without repeats."""
+    cleaned = []
+    for name in names:
+        name = _BYLINE_PREFIX_RE.sub("", _WS_RE.sub(" ", name).strip())
+        name = _KO_TITLE_RE.sub("", name).strip()
+        if name and name not in cleaned:
+            cleaned.append(name)
+    return cleaned
+
+
 def _one_line(value: str | None) -> str | None:
     if value is None:
         return None
@@ -252,7 +266,7 @@ def extract_article(
         meta = extract_metadata(tree, default_url=url)
         item.title = _one_line(meta.title)
         if meta.author:
-            item.authors = [a.strip() for a in meta.author.split(";") if a.strip()]
+            item.authors = clean_authors(meta.author.split(";"))
         item.description = _one_line(meta.description)
         item.canonical_url = _canonical(tree, url)
         declared = _structured_published(tree)
@@ -279,7 +293,7 @@ def extract_article(
             if item.published_at:
                 filled["published"] = item.published_at
         elif key == "authors" and not item.authors:
-            item.authors = filled["authors"] = list(value)
+            item.authors = filled["authors"] = clean_authors(list(value))
         elif key == "description" and not item.description:
             item.description = filled["description"] = _one_line(str(value))
     if not item.published_at and guessed:
