@@ -43,6 +43,7 @@ TELNETCONSOLE_ENABLED = False
 ITEM_PIPELINES = {
     "pipelines.validate.ValidatePipeline": 100,
     "pipelines.clean.CleanPipeline": 200,
+    "pipelines.tag.TagPipeline": 400,
     "pipelines.store.StorePipeline": 500,
 }
 VALIDATE_MIN_CHARS = 200

@@ -37,6 +37,15 @@ def test_demo_stores_every_article_with_title_date_and_text(db):
         assert want["first_sentence"] in got["text"], url
         assert want["last_sentence"] in got["text"], url
         assert json.loads(got["authors"]) == want["authors"], url
+        tags = json.loads(got["tags"])
+        sides = {t for t in tags if t in ("north_korea", "south_korea")}
+        if want["korea"] == "core":
+            assert got["is_korea"] == 1, (url, tags)
+            assert sides == set(want["subtags"]), (url, tags)
+            assert json.loads(got["korea_evidence"]), url
+        else:
+            assert got["is_korea"] == 0, (url, tags)
+            assert ("korea_mention" in tags) == (want["korea"] == "mention"), (url, tags)
 
     # The re-post blog's spam is gone, every line of it recorded as removed.
     seed_url = _fill("{{blog}}/2026/11/north-korea-accuses-us-asian-nato.html", bases)
