@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 SCRAPY := $(VENV)/bin/scrapy
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint bench bench-clean bench-tag bench-dedupe
+.PHONY: setup demo datasette test lint bench bench-clean bench-tag bench-dedupe faults
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -18,6 +18,9 @@ setup: $(VENV)/.installed
 demo: setup  ## serve the bundled demo sites on 127.0.0.1 and crawl them into data/news.db
 	$(SCRAPY) demo
 
+datasette: setup  ## browse data/news.db in Datasette (canned queries, Korea chart) on :8001
+	$(SCRAPY) datasette
+
 test: setup  ## the whole test suite (offline: fixture sites on 127.0.0.1)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -30,3 +33,9 @@ bench-clean: setup  ## extraction + cleaning quality on ../shared/extraction-ben
 
 bench-tag: setup  ## Korea tagging on ../shared/korea-tagging/dev.csv vs the /korea/i regex
 	$(PY) bench/bench_tag.py
+
+faults: setup  ## fault suite: hostile pages, kills, locked/full disks, SSRF vectors (figures)
+	$(PY) bench/fault_suite.py
+
+bench-dedupe: setup  ## same-story links on a built corpus; 100k-story index memory
+	$(PY) bench/bench_dedupe.py

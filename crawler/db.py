@@ -6,6 +6,7 @@ Only this module writes SQL. Pipelines, middlewares and commands call the functi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -14,6 +15,7 @@ import sqlite3
 import threading
 import time
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -23,9 +25,11 @@ from typing import Any, ClassVar
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from crawler.urls import url_keys
+
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 """Number of migrations below; stored in ``PRAGMA user_version`` after they ran."""
 
 migrations = Migrations("newscrawler")
@@ -136,8 +140,136 @@ def _m0001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="0002_runs_problems")
+def _m0002_runs_problems(db: sqlite_utils.Database) -> None:
+    # Why a run failed (JSON array of sentences; [] when healthy): crawler/anomaly.py.
+    db["runs"].add_column("problems", str)
+
+
+@migrations(name="0003_dedupe_incremental")
+def _m0003_dedupe_incremental(db: sqlite_utils.Database) -> None:
+    # Every canonical URL key (crawler/urls.py) a stored story is known by: its URL, its
+    # same-site rel=canonical, the URL requested before a redirect, and the URLs of its later
+    # sightings. The incremental crawl looks article requests up here before downloading;
+    # last_seen dates the revisit (INCREMENTAL_REVISIT_DAYS).
+    db.execute(
+        "CREATE TABLE url_keys (key TEXT PRIMARY KEY, "
+        "article_id INTEGER NOT NULL REFERENCES articles(id), first_seen TEXT, last_seen TEXT)"
+        " WITHOUT ROWID"
+    )
+    db.execute("CREATE INDEX idx_url_keys_article_id ON url_keys (article_id)")
+    # The near-duplicate index (pipelines/dedupe.py): one row per MinHash LSH band of every
+    # stored story; band_key is a 47-bit hash of the band's values and its number.
+    db.execute(
+        "CREATE TABLE lsh_bands (band_key INTEGER NOT NULL, article_id INTEGER NOT NULL, "
+        "PRIMARY KEY (band_key, article_id)) WITHOUT ROWID"
+    )
+    # The parameters lsh_bands was built with (shingle size, permutations, bands, seed).
+    db["dedupe_index"].create({"name": str, "value": str}, pk="name")
+    # Later texts of a stored story (a revisited page whose text changed): never overwritten.
+    db["article_versions"].create(
+        {
+            "id": int,
+            "article_id": int,
+            "url": str,
+            "title": str,
+            "text": str,
+            "text_hash": str,
+            "fetched_at": str,
+        },
+        pk="id",
+        not_null={"article_id", "url"},
+        foreign_keys=[("article_id", "articles", "id")],
+    )
+    db["article_versions"].create_index(["article_id"])
+    # Conditional GET of feeds, sitemaps and listing pages: validators and the body to replay
+    # when the server answers 304 Not Modified.
+    db["http_cache"].create(
+        {
+            "url": str,
+            "etag": str,
+            "last_modified": str,
+            "content_type": str,
+            "body": bytes,  # zlib-compressed
+            "fetched_at": str,
+            "checked_at": str,
+        },
+        pk="url",
+    )
+    rows = db.execute(
+        "SELECT id, url, canonical_url, NULL, fetched_at FROM articles "
+        "UNION ALL SELECT article_id, url, canonical_url, NULL, seen_at FROM duplicates"
+    ).fetchall()
+    for article_id, url, canonical, request_url, seen in rows:
+        _record_url_keys(db, article_id, url_keys(url, canonical, request_url), seen)
+
+
 class ArchiveError(RuntimeError):
     """The database cannot be opened or written (read-only, disk full, not a database)."""
+
+
+# SQLite result codes after which no write can succeed in this run (sqlite_errorname).
+_FATAL_ERRORS = (
+    "SQLITE_FULL", "SQLITE_READONLY", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR",
+    "SQLITE_CORRUPT", "SQLITE_CANTOPEN", "SQLITE_NOTADB", "SQLITE_PERM",
+)  # fmt: skip
+_FAILURES: list[str] = []
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """Whether ``exc`` means the archive cannot be written now (disk full, read-only file,
+    lock not obtained within the busy timeout, I/O error, damaged file)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return isinstance(exc, OSError | ArchiveError) or name.startswith(_FATAL_ERRORS)
+
+
+def describe_error(path: str | Path, exc: BaseException, *, busy_timeout: float = 0) -> str:
+    """One sentence naming the database file, what is wrong with it and what to check."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith("SQLITE_READONLY") or name == "SQLITE_PERM":
+        why = "is read-only (check the permissions of the file, its -wal/-shm files and folder)"
+    elif name.startswith("SQLITE_FULL") or getattr(exc, "errno", None) == 28:
+        why = "cannot grow: the disk is full"
+    elif name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        held = f" for more than {busy_timeout:g} s (DB_BUSY_TIMEOUT)" if busy_timeout else ""
+        why = f"is locked by another process{held}"
+    elif name.startswith("SQLITE_IOERR"):
+        why = "had an I/O error (disk full, a file size limit, or failing storage)"
+    elif name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        why = "is damaged or not an SQLite database"
+    elif name.startswith("SQLITE_CANTOPEN"):
+        why = "cannot be opened (missing folder, or no permission to create it)"
+    else:
+        why = "cannot be written"
+    return f"database {path} {why}: {exc}"
+
+
+def note_failure(path: str | Path, exc: BaseException, *, busy_timeout: float = 0) -> str:
+    """Record that the archive at ``path`` failed for good in this process (the crawl
+    command exits non-zero, see ``database_failures``); return the message."""
+    message = describe_error(path, exc, busy_timeout=busy_timeout)
+    if message not in _FAILURES:
+        _FAILURES.append(message)
+    return message
+
+
+def database_failures() -> list[str]:
+    """Messages of the archives that could not be opened or written in this process."""
+    return list(_FAILURES)
+
+
+def _migrate(db: sqlite_utils.Database) -> None:
+    """Apply pending migrations under the write lock, so that two crawls opening a new
+    file at the same moment do not both create its tables."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if (db.execute("PRAGMA user_version").fetchone()[0] or 0) < SCHEMA_VERSION:
+            migrations.apply(db)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
 
 
 def connect(path: str | Path, *, busy_timeout: float = 30.0) -> sqlite_utils.Database:
@@ -158,10 +290,9 @@ def connect(path: str | Path, *, busy_timeout: float = 30.0) -> sqlite_utils.Dat
         db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA foreign_keys = ON")
         if (db.execute("PRAGMA user_version").fetchone()[0] or 0) < SCHEMA_VERSION:
-            migrations.apply(db)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            _migrate(db)
     except (sqlite3.Error, OSError) as exc:
-        raise ArchiveError(f"cannot open database {path}: {exc}") from exc
+        raise ArchiveError(describe_error(path, exc, busy_timeout=busy_timeout)) from exc
     return db
 
 
@@ -231,6 +362,25 @@ def _insert_sql(table: str, columns: Iterable[str], *, ignore: bool = False) -> 
     return f"{verb} INTO {table} ({', '.join(cols)}) VALUES ({_marks(len(cols))})"
 
 
+_URL_KEY_SQL = (
+    "INSERT INTO url_keys (key, article_id, first_seen, last_seen) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET last_seen = MAX(COALESCE(last_seen, ''), excluded.last_seen)"
+)
+_CANDIDATES_SQL = (
+    "SELECT article_id, COUNT(*) AS hits FROM lsh_bands WHERE band_key IN ({marks}) "
+    "GROUP BY article_id ORDER BY hits DESC, article_id LIMIT ?"
+)
+
+
+def _record_url_keys(
+    db: sqlite_utils.Database, article_id: int, keys: Iterable[str], seen: str | None
+) -> None:
+    """Point ``keys`` at ``article_id`` (the first story a key named keeps it) and date
+    their latest sighting."""
+    seen = seen or utcnow()
+    db.conn.executemany(_URL_KEY_SQL, [(key, article_id, seen, seen) for key in keys])
+
+
 def compress_html(html: str) -> bytes:
     return zlib.compress(html.encode("utf-8"), 6)
 
@@ -260,12 +410,28 @@ class Archive:
         flush_interval: float = 2.0,
     ) -> None:
         self.path = Path(path)
+        self.busy_timeout = busy_timeout
         self.db = connect(self.path, busy_timeout=busy_timeout)
+        try:
+            # A read-only file opens fine and fails at the first write: find out now.
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.execute(f"PRAGMA user_version = {int(version)}")
+            finally:
+                self.db.rollback()
+        except sqlite3.Error as exc:
+            self.db.close()
+            raise ArchiveError(note_failure(path, exc, busy_timeout=busy_timeout)) from exc
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self._pending = 0
+        self.unsaved = 0
+        """Writes lost with batches whose commit failed."""
         self._batch_started = 0.0
         self._users = 0
+        self._staged_bands: OrderedDict[str, list[int]] = OrderedDict()
+        """Near-duplicate index keys of stories on their way to the store step, by URL."""
 
     # -- sharing -----------------------------------------------------------------------
     @classmethod
@@ -304,11 +470,16 @@ class Archive:
         The block is a savepoint: if it raises, its own writes are undone and the rest of
         the batch stays.
         """
-        if not self.db.conn.in_transaction:
-            self.db.execute("BEGIN IMMEDIATE")
-            self._batch_started = time.monotonic()
-        with self.db.atomic():
-            yield self.db
+        try:
+            if not self.db.conn.in_transaction:
+                self.db.execute("BEGIN IMMEDIATE")
+                self._batch_started = time.monotonic()
+            with self.db.atomic():
+                yield self.db
+        except sqlite3.Error as exc:
+            if is_fatal(exc):
+                note_failure(self.path, exc, busy_timeout=self.busy_timeout)
+            raise
         self._pending += 1
         self.maybe_flush()
 
@@ -323,20 +494,35 @@ class Archive:
             self.flush()
 
     def flush(self) -> None:
-        """Commit the open batch, if any."""
+        """Commit the open batch, if any. If the commit fails (disk full ...), the batch is
+        rolled back whole (``unsaved`` counts its writes) and the error raised."""
         if self.db.conn.in_transaction:
-            self.db.commit()
+            try:
+                self.db.commit()
+            except sqlite3.Error as exc:
+                self.unsaved += self._pending
+                self._pending = 0
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.rollback()
+                if is_fatal(exc):
+                    note_failure(self.path, exc, busy_timeout=self.busy_timeout)
+                raise
         self._pending = 0
 
     # -- articles ----------------------------------------------------------------------
     def insert_article(self, item: dict[str, Any], *, html: str | None = None) -> int | None:
         """Store a first sighting; return its id, or ``None`` if the URL is already stored."""
         row = article_row(item)
+        bands = self._staged_bands.pop(row["url"], None)
         with self.writing() as db:
             cursor = db.execute(_insert_sql("articles", row, ignore=True), list(row.values()))
             if cursor.rowcount == 0:
                 return None
             article_id = cursor.lastrowid
+            keys = url_keys(row["url"], row["canonical_url"], item.get("request_url"))
+            _record_url_keys(db, article_id, keys, row["fetched_at"])
+            if bands:
+                self._insert_bands(db, article_id, bands)
             if html is not None:
                 db.execute(
                     "INSERT INTO pages (article_id, url, fetched_at, content_type, encoding, html)"
@@ -365,8 +551,10 @@ class Archive:
             "via": item.get("via"),
             "seen_at": item.get("fetched_at") or utcnow(),
         }
+        keys = url_keys(row["url"], row["canonical_url"], item.get("request_url"))
         with self.writing() as db:
             cursor = db.execute(_insert_sql("duplicates", row), list(row.values()))
+            _record_url_keys(db, row["article_id"], keys, row["seen_at"])
         return cursor.lastrowid
 
     def article_id_for_url(self, url: str) -> int | None:
@@ -397,8 +585,16 @@ class Archive:
         self.flush()
         return cursor.lastrowid
 
-    def finish_run(self, run_id: int, *, status: str, stats: dict[str, Any]) -> None:
-        """Close a ``runs`` row with the run's final status and Scrapy stats."""
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        status: str,
+        stats: dict[str, Any],
+        problems: list[str] | None = None,
+    ) -> None:
+        """Close a ``runs`` row with the run's final status, Scrapy stats and ``problems``
+        (why the run counts as failed; empty when healthy)."""
         counts = {
             "pages": stats.get("response_received_count", 0),
             "items_stored": stats.get("store/inserted", 0),
@@ -411,7 +607,7 @@ class Archive:
         with self.writing() as db:
             db.execute(
                 "UPDATE runs SET finished_at = ?, status = ?, pages = ?, items_stored = ?, "
-                "duplicates = ?, dropped = ?, errors = ?, stats = ? WHERE id = ?",
+                "duplicates = ?, dropped = ?, errors = ?, stats = ?, problems = ? WHERE id = ?",
                 [
                     utcnow(),
                     status,
@@ -421,10 +617,247 @@ class Archive:
                     counts["dropped"],
                     counts["errors"],
                     json.dumps(stats, default=str, sort_keys=True),
+                    json.dumps(problems or [], ensure_ascii=False),
                     run_id,
                 ],
             )
         self.flush()
+
+    def recent_runs(
+        self, site: str, *, limit: int = 10, before_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The site's last ``limit`` closed runs (newest first, ``stats`` decoded), older
+        than run ``before_id`` when given."""
+        rows = self.db.execute(
+            "SELECT id, status, started_at, stats FROM runs WHERE site = ? AND id < ? "
+            "AND finished_at IS NOT NULL ORDER BY id DESC LIMIT ?",
+            [site, before_id if before_id is not None else 2**62, limit],
+        ).fetchall()
+        return [
+            {"id": i, "status": st, "started_at": at, "stats": json.loads(js or "{}")}
+            for i, st, at, js in rows
+        ]
+
+    # -- reprocess (scrapy reprocess) --------------------------------------------------------
+    def reprocess_ids(self, *, site: str | None = None, since: str | None = None) -> list[int]:
+        """Ids of stored articles that have their HTML kept (``pages``), oldest first;
+        only ``site``'s, and only those fetched at or after ``since``, when given."""
+        rows = self.db.execute(
+            "SELECT a.id FROM articles a JOIN pages p ON p.article_id = a.id "
+            "WHERE (? IS NULL OR a.site = ?) AND (? IS NULL OR a.fetched_at >= ?) ORDER BY a.id",
+            [site, site, since, since],
+        ).fetchall()
+        return [i for (i,) in rows]
+
+    def article(self, article_id: int) -> dict[str, Any] | None:
+        """One ``articles`` row as stored (JSON columns still encoded)."""
+        cursor = self.db.execute("SELECT * FROM articles WHERE id = ?", [article_id])
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return dict(zip([c[0] for c in cursor.description], row, strict=True))
+
+    def update_article(self, article_id: int, changes: dict[str, Any]) -> None:
+        """Overwrite some columns of a stored article (values as ``article_row`` gives them)."""
+        columns = [c for c in changes if c in ARTICLE_COLUMNS]
+        if not columns:
+            return
+        assignments = ", ".join(f"{c} = ?" for c in columns)
+        with self.writing() as db:
+            db.execute(
+                f"UPDATE articles SET {assignments} WHERE id = ?",  # noqa: S608 - known columns
+                [*(changes[c] for c in columns), article_id],
+            )
+
+    def duplicate_recorded(self, url: str, article_id: int) -> bool:
+        """Whether ``url`` is already recorded as a sighting of story ``article_id``."""
+        row = self.db.execute(
+            "SELECT 1 FROM duplicates WHERE url = ? AND article_id = ? LIMIT 1", [url, article_id]
+        ).fetchone()
+        return row is not None
+
+    @classmethod
+    def flush_all(cls) -> None:
+        """Commit the open batch of every archive of this process (before a forced stop)."""
+        with cls._registry_lock:
+            archives = list(cls._open.values())
+        for archive in archives:
+            try:
+                archive.flush()
+            except sqlite3.Error as exc:
+                logger.error("database %s: final commit failed: %s", archive.path, exc)
+
+    # -- URL keys (crawler/urls.py; the incremental crawl and the dedupe step) ------------
+    def story_for_keys(self, keys: Iterable[str]) -> int | None:
+        """The stored story any of the URL ``keys`` names (first key that is known)."""
+        for key in keys:
+            row = self.db.execute("SELECT article_id FROM url_keys WHERE key = ?", [key]).fetchone()
+            if row:
+                return row[0]
+        return None
+
+    def url_key_seen(self, key: str) -> tuple[int, str | None] | None:
+        """``(article_id, last_seen)`` of a known URL key, else ``None``."""
+        row = self.db.execute(
+            "SELECT article_id, last_seen FROM url_keys WHERE key = ?", [key]
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    # -- near-duplicate index (pipelines/dedupe.py) -----------------------------------------
+    def story_for_text_hash(self, text_hash: str) -> int | None:
+        """The first stored story whose normalised text has this hash."""
+        row = self.db.execute(
+            "SELECT id FROM articles WHERE text_hash = ? ORDER BY id LIMIT 1", [text_hash]
+        ).fetchone()
+        return row[0] if row else None
+
+    def story_candidates(self, band_keys: Iterable[int], *, limit: int) -> list[int]:
+        """Stored stories sharing at least one LSH band with ``band_keys``, most shared bands
+        first (then oldest first), at most ``limit``."""
+        keys = list(dict.fromkeys(band_keys))
+        if not keys:
+            return []
+        sql = _CANDIDATES_SQL.format(marks=_marks(len(keys)))
+        return [aid for aid, _ in self.db.execute(sql, [*keys, limit]).fetchall()]
+
+    def story_text(self, article_id: int) -> str | None:
+        row = self.db.execute("SELECT text FROM articles WHERE id = ?", [article_id]).fetchone()
+        return row[0] if row else None
+
+    def story_urls(self, article_id: int) -> tuple[str, str | None] | None:
+        """``(url, canonical_url)`` of a stored story."""
+        row = self.db.execute(
+            "SELECT url, canonical_url FROM articles WHERE id = ?", [article_id]
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def stage_story_index(self, url: str, band_keys: list[int], *, cap: int = 10_000) -> None:
+        """Hold the band keys of a new story until the store step inserts it (``url``):
+        ``insert_article`` indexes them with the new id in the same savepoint. Stories that
+        never reach the store (dropped later) fall out after ``cap`` newer ones."""
+        self._staged_bands[url] = band_keys
+        while len(self._staged_bands) > cap:
+            self._staged_bands.popitem(last=False)
+
+    def index_story(self, article_id: int, band_keys: list[int]) -> None:
+        """Add a stored story to the near-duplicate index."""
+        with self.writing() as db:
+            self._insert_bands(db, article_id, band_keys)
+
+    @staticmethod
+    def _insert_bands(db: sqlite_utils.Database, article_id: int, band_keys: list[int]) -> None:
+        db.conn.executemany(
+            "INSERT OR IGNORE INTO lsh_bands (band_key, article_id) VALUES (?, ?)",
+            [(key, article_id) for key in dict.fromkeys(band_keys)],
+        )
+
+    def dedupe_index_params(self) -> str | None:
+        """The parameters (JSON) the near-duplicate index was built with, if any."""
+        row = self.db.execute("SELECT value FROM dedupe_index WHERE name = 'params'").fetchone()
+        return row[0] if row else None
+
+    def reset_dedupe_index(self, params: str) -> None:
+        """Empty the near-duplicate index and record the ``params`` it is rebuilt with."""
+        with self.writing() as db:
+            db.execute("DELETE FROM lsh_bands")
+            db.execute(
+                "INSERT OR REPLACE INTO dedupe_index (name, value) VALUES ('params', ?)",
+                [params],
+            )
+        self.flush()
+
+    def iter_story_texts(self, *, batch: int = 1000) -> Iterator[tuple[int, str, str | None]]:
+        """``(id, text, text_hash)`` of every stored story, in id order, read in batches."""
+        last = 0
+        while True:
+            rows = self.db.execute(
+                "SELECT id, COALESCE(text, ''), text_hash FROM articles WHERE id > ? "
+                "ORDER BY id LIMIT ?",
+                [last, batch],
+            ).fetchall()
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1][0]
+
+    def set_text_hash(self, article_id: int, text_hash: str) -> None:
+        with self.writing() as db:
+            db.execute("UPDATE articles SET text_hash = ? WHERE id = ?", [text_hash, article_id])
+
+    # -- versions of a revisited story ---------------------------------------------------------
+    def story_text_hashes(self, article_id: int) -> set[str]:
+        """Text hashes of a stored story: the first sighting's and every later version's."""
+        rows = self.db.execute(
+            "SELECT text_hash FROM articles WHERE id = ? "
+            "UNION SELECT text_hash FROM article_versions WHERE article_id = ?",
+            [article_id, article_id],
+        ).fetchall()
+        return {h for (h,) in rows if h}
+
+    def insert_version(self, article_id: int, item: dict[str, Any]) -> int:
+        """Keep a changed text of stored story ``article_id`` (``articles`` stays as first
+        seen)."""
+        with self.writing() as db:
+            cursor = db.execute(
+                "INSERT INTO article_versions "
+                "(article_id, url, title, text, text_hash, fetched_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    article_id,
+                    item["url"],
+                    item.get("title"),
+                    item.get("text"),
+                    item.get("text_hash"),
+                    item.get("fetched_at") or utcnow(),
+                ],
+            )
+        return cursor.lastrowid
+
+    # -- conditional GET of sources (crawler/middlewares/incremental.py) ----------------------
+    def http_cache_get(self, url: str) -> dict[str, Any] | None:
+        """Validators and body (decompressed) last stored for source ``url``."""
+        row = self.db.execute(
+            "SELECT etag, last_modified, content_type, body, fetched_at FROM http_cache "
+            "WHERE url = ?",
+            [url],
+        ).fetchone()
+        if row is None:
+            return None
+        etag, last_modified, content_type, body, fetched_at = row
+        return {
+            "etag": etag,
+            "last_modified": last_modified,
+            "content_type": content_type,
+            "body": zlib.decompress(body) if body is not None else None,
+            "fetched_at": fetched_at,
+        }
+
+    def http_cache_put(
+        self,
+        url: str,
+        *,
+        etag: str | None,
+        last_modified: str | None,
+        content_type: str | None,
+        body: bytes,
+    ) -> None:
+        """Remember a source response's validators and body (replaces the previous one)."""
+        now = utcnow()
+        with self.writing() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO http_cache "
+                "(url, etag, last_modified, content_type, body, fetched_at, checked_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [url, etag, last_modified, content_type, zlib.compress(body, 6), now, now],
+            )
+
+    def http_cache_checked(self, url: str) -> None:
+        """Date a 304 answer: the stored copy is still current."""
+        with self.writing() as db:
+            db.execute("UPDATE http_cache SET checked_at = ? WHERE url = ?", [utcnow(), url])
+
+    def http_cache_forget(self, url: str) -> None:
+        with self.writing() as db:
+            db.execute("DELETE FROM http_cache WHERE url = ?", [url])
 
     # -- learned boilerplate (pipelines/clean.py) ------------------------------------------
     def boilerplate_record(
@@ -444,12 +877,19 @@ class Archive:
         ]
         if not rows:
             return
-        with self.writing() as db:
-            db.conn.executemany(
-                "INSERT OR IGNORE INTO boilerplate_sightings "
-                "(domain, line_hash, article_key, line, seen_at) VALUES (?, ?, ?, ?, ?)",
-                rows,
-            )
+        try:
+            with self.writing() as db:
+                db.conn.executemany(
+                    "INSERT OR IGNORE INTO boilerplate_sightings "
+                    "(domain, line_hash, article_key, line, seen_at) VALUES (?, ?, ?, ?, ?)",
+                    rows,
+                )
+        except sqlite3.Error as exc:
+            # Learning statistics are best effort: a full, read-only or locked archive must
+            # not cost the article itself (the store step reports the failure and stops).
+            if not is_fatal(exc):
+                raise
+            logger.debug("%s: boilerplate sightings not recorded: %s", self.path, exc)
 
     def boilerplate_frequent(
         self, domain: str, line_hashes: Iterable[str], *, min_articles: int
@@ -463,6 +903,69 @@ class Archive:
             rows = self.db.execute(sql, [domain, *chunk, min_articles]).fetchall()
             found.update(h for (h,) in rows)
         return found
+
+
+# -- reports (scrapy report, the Datasette chart) ---------------------------------------------
+_SITE_ACTIVITY_SQL = """
+WITH active AS (
+    SELECT site FROM runs WHERE started_at >= :since AND site IS NOT NULL
+    UNION SELECT site FROM articles WHERE fetched_at >= :since AND site IS NOT NULL
+)
+SELECT a.site,
+    l.status AS last_status, l.started_at AS last_started_at,
+    l.finished_at AS last_finished_at, COALESCE(l.problems, '[]') AS last_problems,
+    (SELECT COUNT(*) FROM runs WHERE site = a.site AND started_at >= :since) AS runs,
+    (SELECT COUNT(*) FROM runs WHERE site = a.site AND started_at >= :since
+        AND (status != 'finished' OR COALESCE(problems, '[]') != '[]')) AS failed_runs,
+    (SELECT COALESCE(SUM(errors), 0) FROM runs
+        WHERE site = a.site AND started_at >= :since) AS errors,
+    (SELECT COUNT(*) FROM articles WHERE site = a.site AND fetched_at >= :since) AS stored,
+    (SELECT COUNT(*) FROM duplicates WHERE site = a.site AND seen_at >= :since) AS duplicates,
+    (SELECT COUNT(*) FROM articles
+        WHERE site = a.site AND fetched_at >= :since AND is_korea = 1) AS korea
+FROM active a
+LEFT JOIN runs l ON l.id = (SELECT MAX(id) FROM runs WHERE site = a.site)
+ORDER BY a.site
+"""
+
+
+def site_activity(db: sqlite_utils.Database, since: str) -> list[dict[str, Any]]:
+    """Per site active since ``since`` (ISO 8601 UTC): its last run (status, times,
+    ``last_problems`` decoded) and, since then, runs, failed runs, errors, articles stored,
+    duplicates seen and Korea stories stored."""
+    rows = list(db.query(_SITE_ACTIVITY_SQL, {"since": since}))
+    for row in rows:
+        row["last_problems"] = json.loads(row["last_problems"] or "[]")
+    return rows
+
+
+def latest_korea_stories(
+    db: sqlite_utils.Database, since: str, *, limit: int = 10
+) -> list[dict[str, Any]]:
+    """The newest Korea stories (``is_korea = 1``) stored since ``since``, ``tags`` decoded."""
+    rows = list(
+        db.query(
+            "SELECT id, site, title, url, published_at, fetched_at, language, tags, korea_score "
+            "FROM articles WHERE is_korea = 1 AND fetched_at >= ? "
+            "ORDER BY COALESCE(published_at, fetched_at) DESC, id DESC LIMIT ?",
+            [since, limit],
+        )
+    )
+    for row in rows:
+        row["tags"] = json.loads(row["tags"] or "[]")
+    return rows
+
+
+def korea_stories_per_day(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """``{"day", "site", "stories"}`` for every day (of publication, else of fetching) and
+    site with Korea stories, oldest day first."""
+    return list(
+        db.query(
+            "SELECT substr(COALESCE(published_at, fetched_at), 1, 10) AS day, site, "
+            "COUNT(*) AS stories FROM articles WHERE is_korea = 1 "
+            "GROUP BY day, site ORDER BY day, site"
+        )
+    )
 
 
 def _pid_alive(pid: int) -> bool:

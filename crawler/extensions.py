@@ -1,13 +1,15 @@
-"""Scrapy extensions: the ``runs`` table row of every crawl."""
+"""Scrapy extensions: the ``runs`` table row of every crawl, per-crawler log counts."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+import sqlite3
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
+from crawler.anomaly import AnomalyConfig, RunFigures, run_problems, status_problems
 from crawler.db import Archive
 
 if TYPE_CHECKING:
@@ -23,19 +25,31 @@ class RunRecorder:
     """Opens a ``runs`` row (status ``running``) when a spider opens and closes it with the
     close reason (``finished``, ``shutdown``, ``closespider_timeout``, ...) and the run's
     Scrapy stats when it closes. A row left ``running`` by a killed process is marked
-    ``killed`` by the next run on the same host."""
+    ``killed`` by the next run on the same host.
 
-    def __init__(self, crawler: Crawler, db_path: str) -> None:
+    At close it also judges the run (``crawler/anomaly.py``: early close, logged errors,
+    figures far from the site's recent history) and records the verdict in ``runs.problems``
+    and in the stat ``run/problems`` (a list; empty when the run is healthy)."""
+
+    def __init__(
+        self, crawler: Crawler, db_path: str, anomaly: AnomalyConfig | None = None
+    ) -> None:
         self.crawler = crawler
         self.db_path = db_path
+        self.anomaly = anomaly or AnomalyConfig()
         self.archive: Archive | None = None
         self.run_id: int | None = None
+        self.site: str | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         if not crawler.settings.getbool("RUNS_ENABLED", True):
             raise NotConfigured("RUNS_ENABLED is off")
-        ext = cls(crawler, crawler.settings.get("DB_PATH", "data/news.db"))
+        ext = cls(
+            crawler,
+            crawler.settings.get("DB_PATH", "data/news.db"),
+            AnomalyConfig.from_settings(crawler.settings),
+        )
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
@@ -44,7 +58,8 @@ class RunRecorder:
         self.archive = Archive.acquire(self.db_path)
         site = getattr(spider, "site", None)
         kind = getattr(spider, "kind", "") or spider.name
-        self.run_id = self.archive.start_run(spider=kind, site=site.name if site else spider.name)
+        self.site = site.name if site else spider.name
+        self.run_id = self.archive.start_run(spider=kind, site=self.site)
         self.crawler.stats.set_value("run/id", self.run_id)
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
@@ -53,7 +68,84 @@ class RunRecorder:
         stats = dict(self.crawler.stats.get_stats())
         stats.setdefault("finish_reason", reason)
         try:
-            self.archive.finish_run(self.run_id, status=reason, stats=stats)
+            problems = self.problems(stats, reason)
+            self.crawler.stats.set_value("run/problems", problems)
+            stats["run/problems"] = problems
+            self.archive.finish_run(self.run_id, status=reason, stats=stats, problems=problems)
         finally:
             self.archive.release()
             self.archive = None
+
+    def problems(self, stats: dict[str, Any], reason: str) -> list[str]:
+        """Why this run failed, judged against the site's recent runs."""
+        seen = self.anomaly.seen_stats
+        run = RunFigures.from_stats(stats, status=reason, seen_stats=seen)
+        try:
+            past = self.archive.recent_runs(
+                self.site or "", limit=self.anomaly.history_runs, before_id=self.run_id
+            )
+        except sqlite3.Error as exc:
+            logger.warning("run history of %s unreadable: %s", self.site, exc)
+            return status_problems(run)
+        history = [
+            RunFigures.from_stats(r["stats"], status=r["status"], seen_stats=seen) for r in past
+        ]
+        problems = run_problems(run, history, self.anomaly)
+        for problem in problems:
+            logger.warning("%s: %s", self.site, problem, extra={"spider": self.crawler.spider})
+        return problems
+
+
+class SiteLogCount:
+    """``log_count/<LEVEL>`` stats like Scrapy's ``LogCount``, but per crawler.
+
+    Scrapy's handler counts every record of the process, so in ``scrapy crawlall`` one
+    site's errors would count against all sites. Here a crawler counts the records of its
+    own spider (``extra={"spider": ...}``, ``spider.logger``) or its own crawler. Records
+    that name neither (module loggers) are counted as usual while this crawler is the only
+    one open, and as ``log_count/shared/<LEVEL>`` while several are.
+    """
+
+    _open: ClassVar[set[SiteLogCount]] = set()
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.handler: _CrawlerLogHandler | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        ext = cls(crawler)
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    def spider_opened(self, spider: Spider) -> None:
+        self.handler = _CrawlerLogHandler(self, level=self.crawler.settings.get("LOG_LEVEL"))
+        self._open.add(self)
+        logging.root.addHandler(self.handler)
+
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        self._open.discard(self)
+        if self.handler is not None:
+            logging.root.removeHandler(self.handler)
+            self.handler = None
+
+
+class _CrawlerLogHandler(logging.Handler):
+    def __init__(self, owner: SiteLogCount, level: int | str) -> None:
+        super().__init__(level)
+        self.owner = owner
+
+    def emit(self, record: logging.LogRecord) -> None:
+        crawler = self.owner.crawler
+        spider = getattr(record, "spider", None)
+        source = getattr(record, "crawler", None)
+        if spider is not None or source is not None:
+            if spider is not crawler.spider and source is not crawler:
+                return
+            key = f"log_count/{record.levelname}"
+        elif len(SiteLogCount._open) <= 1:
+            key = f"log_count/{record.levelname}"
+        else:
+            key = f"log_count/shared/{record.levelname}"
+        crawler.stats.inc_value(key)

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from itemadapter import ItemAdapter
-from scrapy.exceptions import DropItem, NotConfigured
+from scrapy.exceptions import CloseSpider, DropItem, NotConfigured
 from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import task
 
-from crawler.db import Archive, ArchiveError
+from crawler.db import Archive, ArchiveError, is_fatal, note_failure
 
 if TYPE_CHECKING:
     from typing import Self
@@ -62,6 +62,8 @@ class StorePipeline:
         self.config = config
         self.archive: Archive | None = None
         self._flusher: task.LoopingCall | None = None
+        self.failed: str | None = None
+        """The database error that stopped the store step (then nothing more is written)."""
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -70,12 +72,21 @@ class StorePipeline:
         return cls(crawler, StoreConfig.from_settings(crawler.settings))
 
     def open_spider(self) -> None:
-        self.archive = Archive.acquire(
-            self.config.db_path,
-            busy_timeout=self.config.busy_timeout,
-            batch_size=self.config.batch_size,
-            flush_interval=self.config.flush_interval,
-        )
+        try:
+            self.archive = Archive.acquire(
+                self.config.db_path,
+                busy_timeout=self.config.busy_timeout,
+                batch_size=self.config.batch_size,
+                flush_interval=self.config.flush_interval,
+            )
+        except ArchiveError as exc:
+            # Read-only file, full disk, locked past DB_BUSY_TIMEOUT: fetch nothing that
+            # cannot be kept. The crawl command exits non-zero (database_failures).
+            message = note_failure(self.config.db_path, exc, busy_timeout=self.config.busy_timeout)
+            self.failed = message
+            self.crawler.stats.set_value("store/fatal_error", message)
+            logger.error("%s; crawl stopped", message)
+            raise CloseSpider("database_error") from None
         self._flusher = task.LoopingCall(self._flush)
         self._flusher.start(self.config.flush_interval, now=False)
 
@@ -89,8 +100,12 @@ class StorePipeline:
         if self._flusher is not None and self._flusher.running:
             self._flusher.stop()
         if self.archive is not None:
-            self.archive.release()
-            self.archive = None
+            try:
+                self.archive.release()
+            except sqlite3.Error as exc:
+                self._fail(exc)
+            finally:
+                self.archive = None
         stats = self.crawler.stats
         logger.info(
             "store: %d articles stored, %d duplicates recorded in %s",
@@ -101,6 +116,9 @@ class StorePipeline:
 
     def process_item(self, item: Any) -> Any:
         adapter = ItemAdapter(item)
+        if self.failed:
+            self.crawler.stats.inc_value("store/not_stored")
+            raise DropItem(f"not stored ({self.failed}): {adapter.get('url')}", log_level="DEBUG")
         try:
             self._store(adapter)
         except (sqlite3.Error, ArchiveError) as exc:
@@ -139,10 +157,21 @@ class StorePipeline:
 
     def _fail(self, exc: Exception) -> None:
         """A write failed (disk full, read-only file, lock wait timed out): stop the crawl
-        rather than fetch pages that cannot be kept."""
+        rather than fetch pages that cannot be kept. Nothing committed is lost or damaged:
+        the failed batch is rolled back whole, and its pages are fetched again next run."""
         self.crawler.stats.inc_value("store/errors")
-        logger.error("database %s: write failed: %s", self.config.db_path, exc)
+        if not is_fatal(exc):
+            logger.error("database %s: write failed: %s", self.config.db_path, exc)
+            return
+        message = note_failure(self.config.db_path, exc, busy_timeout=self.config.busy_timeout)
+        unsaved = self.archive.unsaved if self.archive is not None else 0
+        if unsaved:
+            self.crawler.stats.set_value("store/unsaved_writes", unsaved)
+            message += f" ({unsaved} writes of the last batch rolled back: fetched again next run)"
+        if self.failed is None:
+            logger.error("%s; crawl stopped", message)
+        self.failed = message
         engine = self.crawler.engine
         if engine is not None and engine.running:
-            self.crawler.stats.set_value("store/fatal_error", str(exc))
+            self.crawler.stats.set_value("store/fatal_error", message)
             deferred_from_coro(engine.close_spider_async(reason="database_error"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -16,11 +17,25 @@ import pytest
 from tests.conftest import ROOT, rows, scrapy
 
 N_ARTICLES = 120
-PARAGRAPH = (
-    "The committee met for a third day on Thursday to consider the proposal, which would "
-    "change how the city allocates money for public transport, schools and parks over the "
-    "next decade. Members said they expected to vote before the end of the month."
-)
+WORDS = (
+    "council", "budget", "transport", "school", "park", "river", "market", "harbour", "bridge",
+    "station", "hospital", "library", "museum", "festival", "election", "minister", "senator",
+    "governor", "mayor", "police", "court", "judge", "factory", "export", "import", "harvest",
+    "weather", "storm", "drought", "flood", "rail", "airport", "tunnel", "housing", "rent",
+    "wage", "union", "strike", "teacher", "student", "nurse", "doctor", "farmer", "fisherman",
+    "engineer", "pilot", "announced", "approved", "rejected", "delayed", "expanded", "reduced",
+    "opened", "closed", "visited", "promised",
+)  # fmt: skip
+
+
+def story_sentences(n: int) -> list[str]:
+    """Six sentences of words drawn for story ``n``: every story is a distinct text (the
+    dedupe step would rightly merge stories that differ only in their number)."""
+    rng = random.Random(n)
+    return [
+        " ".join(rng.choice(WORDS) for _ in range(rng.randint(18, 30))).capitalize() + "."
+        for _ in range(6)
+    ]
 
 
 class SlowSite(BaseHTTPRequestHandler):
@@ -43,7 +58,7 @@ class SlowSite(BaseHTTPRequestHandler):
         elif self.path.startswith("/art/"):
             time.sleep(self.delay)
             n = self.path.split("/")[-1].split(".")[0]
-            paras = "".join(f"<p>Story {n}, paragraph {j}. {PARAGRAPH}</p>" for j in range(6))
+            paras = "".join(f"<p>{sentence}</p>" for sentence in story_sentences(int(n)))
             body = (
                 f"<html><head><title>Story {n}</title></head><body><article>"
                 f"<h1>Story {n}</h1>{paras}</article></body></html>"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 
 from tests.conftest import ROOT, rows, scrapy
 
@@ -25,11 +26,28 @@ def test_demo_stores_every_article_with_title_date_and_text(db):
     assert "7 sites, " in result.stdout
 
     stored = {r["url"]: r for r in rows(db, "SELECT * FROM articles")}
+    dupes = {r["url"]: r for r in rows(db, "SELECT * FROM duplicates")}
+    by_id = {r["id"]: url for url, r in stored.items()}
+    # A re-post and its original: the copy crawled first is stored (sites run
+    # concurrently), the other is recorded as its duplicate; nothing else is either.
+    pairs = {
+        _fill(t, bases): _fill(w["duplicate_of"], bases)
+        for t, w in EXPECTED["articles"].items()
+        if w.get("duplicate_of")
+    }
+    assert pairs
+    for repost, original in pairs.items():
+        assert (repost in stored) != (original in stored), (repost, original)
+        later = repost if original in stored else original
+        first = original if original in stored else repost
+        assert by_id[dupes[later]["article_id"]] == first
+        assert dupes[later]["kind"] in ("exact", "near")
+    assert len(stored) == len(EXPECTED["articles"]) - len(pairs)
+
     for url_template, want in EXPECTED["articles"].items():
         url = _fill(url_template, bases)
-        if want.get("duplicate_of"):
-            continue  # a re-post: checked with the dedupe step
-        assert url in stored, f"not stored: {url}"
+        if url not in stored:
+            continue  # the later copy of a re-post pair, checked above
         got = stored[url]
         assert got["title"] == want["title"], url
         assert got["published_at"] == want["published_at"], url
@@ -65,3 +83,48 @@ def test_demo_stores_every_article_with_title_date_and_text(db):
     # The summary names each site with its counts.
     for site in EXPECTED["sites"]:
         assert re.search(rf"^{re.escape(site)}\s+finished", result.stdout, re.MULTILINE)
+
+
+def _free_port_run(n: int) -> int:
+    """A first port of ``n`` consecutive free ports on 127.0.0.1."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + n >= 65535:
+            continue
+        socks = []
+        try:
+            for port in range(base, base + n):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no run of free ports")
+
+
+def test_second_demo_run_stores_nothing_and_fetches_no_article(db):
+    port = str(_free_port_run(len(EXPECTED["sites"])))
+    first = scrapy("demo", "--port", port, db=db)
+    assert first.returncode == 0, first.stderr[-3000:]
+    stored = rows(db, "SELECT COUNT(*) n FROM articles")[0]["n"]
+    second = scrapy("demo", "--port", port, db=db)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert rows(db, "SELECT COUNT(*) n FROM articles")[0]["n"] == stored
+    runs = rows(db, "SELECT site, stats FROM runs ORDER BY id")
+    second_runs = runs[len(runs) // 2 :]
+    assert len(second_runs) == len(EXPECTED["sites"])
+    for run in second_runs:
+        stats = json.loads(run["stats"])
+        # robots.txt and the site's feed, sitemap or first listing page (answered 304 when
+        # unchanged, with its stored copy re-read): no article page is downloaded again.
+        assert stats.get("store/inserted", 0) == 0, run["site"]
+        sources = stats.get("incremental/not_modified", 0) + stats.get("incremental/cached", 0)
+        assert sources >= 1, run["site"]
+        assert stats["downloader/request_count"] == 1 + sources, run
+        assert stats.get("incremental/skipped", 0) >= 1, run["site"]

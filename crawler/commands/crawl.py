@@ -3,11 +3,13 @@ checked before anything starts."""
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 
+from crawler.db import Archive, ArchiveError, database_failures
 from crawler.spiders.base import NewsSpider, site_from_args
 
 if TYPE_CHECKING:
@@ -29,4 +31,30 @@ class Command(ScrapyCrawlCommand):
                 site = site_from_args(spidercls.configured_site, spidercls.kind, opts.spargs)
                 if site.render_js:
                     self.settings.set("CRAWLER_RENDER_JS", True, priority="cmdline")
+        if not self._archive_writable():
+            return
         super().run(args, opts)
+        if failures := database_failures():
+            # Disk full, read-only or locked archive: the crawl did not keep what it fetched.
+            for message in failures:
+                print(f"crawl: {message}", file=sys.stderr)
+            self.exitcode = 1
+
+    def _archive_writable(self) -> bool:
+        """Open the archive before crawling: a read-only, full or locked database stops the
+        command now with one clear message (exit code 1), not after fetching pages."""
+        if not (
+            self.settings.getbool("STORE_ENABLED", True)
+            or self.settings.getbool("RUNS_ENABLED", True)
+        ):
+            return True
+        try:
+            Archive(
+                self.settings.get("DB_PATH"),
+                busy_timeout=self.settings.getfloat("DB_BUSY_TIMEOUT", 30.0),
+            ).close()
+        except ArchiveError as exc:
+            print(f"crawl: {exc}", file=sys.stderr)
+            self.exitcode = 1
+            return False
+        return True

@@ -44,6 +44,7 @@ class Command(ScrapyCommand):
         "LOG_LEVEL": "WARNING",
         "AUTOTHROTTLE_ENABLED": False,
         "DOWNLOAD_DELAY": 0,
+        "PROGRESS_ENABLED": False,  # the summary table covers all sites at the end
     }
     """Local servers need no politeness; the summary replaces the INFO log. They beat the
     project settings (a command's default_settings would not) unless given with -s / -L."""

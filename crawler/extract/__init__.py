@@ -130,7 +130,7 @@ def _jsonld_objects(tree: lxml.html.HtmlElement) -> list[dict[str, Any]]:
     for script in tree.xpath('//script[@type="application/ld+json"]'):
         try:
             data = json.loads(script.text_content() or "null")
-        except ValueError:
+        except (ValueError, RecursionError):  # broken, or nested deeper than Python recurses
             continue
         stack = [data]
         while stack:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from crawler.extract import url_domain
+from crawler.limits import cap_links, declares_entities, links_per_page_max
 from crawler.spiders.base import NewsSpider
 from crawler.spiders.feed import parse_feed
 from crawler.spiders.listing import page_links
@@ -61,6 +62,9 @@ class AggregatorSpider(NewsSpider):
         content_type = response.headers.get(b"Content-Type", b"").decode("latin-1") or None
         own = {url_domain(u) for u in self.site.start_urls} | set(self.site.allowed_domains)
         if looks_like_feed(response.body, content_type):
+            if declares_entities(response.body):
+                self.crawler.stats.inc_value("aggregator/entities_refused")
+                self.logger.warning("feed %s declares XML entities: not expanded", response.url)
             entries, _ = parse_feed(response.body, content_type)
             candidates = [
                 (outbound_link(e, own, response.url), e["fallback"])
@@ -89,6 +93,10 @@ class AggregatorSpider(NewsSpider):
                     "via_position": position,
                 }
             )
+        limit = links_per_page_max(self.crawler)
+        entries_out = list(
+            cap_links(entries_out, limit, self.crawler, where=f"aggregator {response.url}")
+        )
         self.crawler.stats.inc_value("aggregator/links", len(entries_out))
         if not entries_out:
             self.logger.warning("aggregator %s: no outbound article links", response.url)

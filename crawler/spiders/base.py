@@ -13,9 +13,10 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from scrapy_playwright.page import PageMethod
 
 from crawler.db import utcnow
-from crawler.extract import extract_article, url_domain
+from crawler.extract import url_domain
 from crawler.extract.encoding import decode_html
 from crawler.items import ArticleItem
+from crawler.limits import bounded_extract, failure_reason
 from crawler.sites import Site, SitesError, parse_site
 
 if TYPE_CHECKING:
@@ -111,7 +112,8 @@ class NewsSpider(scrapy.Spider):
         super().update_settings(settings)
         site = cls.configured_site
         if (site is not None and site.render_js) or settings.getbool("CRAWLER_RENDER_JS"):
-            settings.set("DOWNLOAD_HANDLERS", PLAYWRIGHT_HANDLERS, priority="spider")
+            handlers = {**settings.getdict("DOWNLOAD_HANDLERS"), **PLAYWRIGHT_HANDLERS}
+            settings.set("DOWNLOAD_HANDLERS", handlers, priority="spider")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         site_args = {k: kwargs.pop(k) for k in list(kwargs) if k in _SITE_FIELDS or k == "url"}
@@ -149,8 +151,12 @@ class NewsSpider(scrapy.Spider):
 
     def source_failed(self, failure: Failure) -> None:
         request = failure.request
+        reason = failure_reason(failure)
         self.crawler.stats.inc_value(f"source/failed/{self.kind}")
-        self.logger.error("source %s failed: %s", request.url, failure.getErrorMessage())
+        self.crawler.stats.inc_value(f"source/failed/{self.kind}/{reason}")
+        self.logger.error(
+            "source %s failed (%s): %s", request.url, reason, failure.getErrorMessage()
+        )
 
     def too_old(self, timestamp: float | None) -> bool:
         """True when a dated entry falls outside the site's recency window."""
@@ -176,6 +182,11 @@ class NewsSpider(scrapy.Spider):
     @property
     def article_budget_left(self) -> int:
         return self.site.max_articles - self.articles_requested
+
+    def article_skipped(self) -> None:
+        """An article request was dropped before download as already stored
+        (``crawler/middlewares/incremental.py``): it does not use up ``max_articles``."""
+        self.articles_requested -= 1
 
     def article_requests(self, entries: Iterable[dict[str, Any]]) -> Iterable[scrapy.Request]:
         """Requests for article entries (``{"url", "fallback"?, "source_url"?, "via"?,
@@ -209,12 +220,11 @@ class NewsSpider(scrapy.Spider):
 
     def article_failed(self, failure: Failure) -> None:
         request = failure.request
-        reason = type(failure.value).__name__
-        response = getattr(failure.value, "response", None)
-        if response is not None:
-            reason = f"http_{response.status}"
+        reason = failure_reason(failure)
         self.crawler.stats.inc_value(f"article/failed/{reason}")
-        self.logger.warning("article %s failed: %s", request.url, failure.getErrorMessage())
+        self.logger.warning(
+            "article %s failed (%s): %s", request.url, reason, failure.getErrorMessage()
+        )
 
     # -- articles -------------------------------------------------------------------------
     def parse_article(self, response: Response, entry: dict[str, Any]) -> Iterable[ArticleItem]:
@@ -238,14 +248,17 @@ class NewsSpider(scrapy.Spider):
             yield ArticleItem(url=response.url, domain=url_domain(response.url), **base)
             return
         html, encoding = decode_html(response.body, content_type)
-        item = extract_article(
-            html,
-            response.url,
+        item = bounded_extract(  # EXTRACT_TIMEOUT: a pathological page cannot hang the crawl
+            self.crawler,
+            html=html,
+            url=response.url,
             fallback=entry.get("fallback"),
             content_type=content_type,
             language=self.site.language,
             timezone=self.site.timezone,
         )
+        if item is None:
+            return
         for key, value in base.items():
             setattr(item, key, value)
         item.html = html

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from crawler.limits import cap_links, links_per_page_max
 from crawler.spiders.base import NewsSpider
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ class ListingSpider(NewsSpider):
     def parse(self, response: Response, page: int = 1) -> Iterable[scrapy.Request]:
         links = [u for u in page_links(response, self.site.link_selector) if u != response.url]
         articles = [u for u in links if self.is_article_url(u)]
+        limit = links_per_page_max(self.crawler)
+        articles = list(cap_links(articles, limit, self.crawler, where=f"listing {response.url}"))
         self.crawler.stats.inc_value("listing/links", len(links))
         self.crawler.stats.inc_value("listing/article_links", len(articles))
         if not articles:

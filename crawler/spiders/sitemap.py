@@ -7,12 +7,14 @@ import io
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from lxml import etree
 
 from crawler.extract import normalise_date
+from crawler.limits import cap_links, declares_entities, links_per_page_max, strip_doctype
 from crawler.spiders.base import NewsSpider
 
 if TYPE_CHECKING:
@@ -45,7 +47,7 @@ class SitemapEntry:
     def published(self) -> str | None:
         return self.news.get("publication_date") or self.lastmod
 
-    @property
+    @cached_property  # sorting and the recency window both ask: parse the date once
     def timestamp(self) -> float | None:
         iso = normalise_date(self.published)
         if not iso:
@@ -83,7 +85,7 @@ def parse_sitemap(body: bytes) -> tuple[str, list[SitemapEntry]]:
         remove_pis=True,
     )
     try:
-        root = etree.fromstring(body, parser=parser)
+        root = etree.fromstring(strip_doctype(body), parser=parser)
     except etree.XMLSyntaxError:
         return "unknown", []
     if root is None:
@@ -148,6 +150,9 @@ class SitemapSpider(NewsSpider):
                 self.crawler.stats.inc_value("sitemap/invalid")
                 self.logger.error("sitemap %s: cannot inflate: %s", response.url, exc)
                 return
+        if declares_entities(body):
+            self.crawler.stats.inc_value("sitemap/entities_refused")
+            self.logger.warning("sitemap %s declares XML entities: not expanded", response.url)
         kind, entries = parse_sitemap(body)
         if kind not in ("index", "urlset"):
             self.crawler.stats.inc_value("sitemap/invalid")
@@ -166,7 +171,11 @@ class SitemapSpider(NewsSpider):
                     cb_kwargs={"depth": depth + 1},
                 )
             return
-        yield from self.article_requests(self.sitemap_articles(entries, response.url))
+        limit = links_per_page_max(self.crawler)
+        wanted = self.sitemap_articles(entries, response.url)
+        yield from self.article_requests(
+            cap_links(wanted, limit, self.crawler, where=f"sitemap {response.url}")
+        )
 
     def sitemap_articles(
         self, entries: list[SitemapEntry], source: str

@@ -1,0 +1,161 @@
+"""``scrapy crawlall``: every enabled site in one process, under a lock; the cron entry point.
+
+Quiet when all is well (cron mails any output): the summary is printed when a site failed or
+with ``-v``; the log goes to a rotating file next to the database. Exit codes: 0 all sites
+fine, 1 some failed, 2 usage or configuration error, 75 another crawlall holds the lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from scrapy.commands import ScrapyCommand
+from scrapy.exceptions import UsageError
+from scrapy.settings import SETTINGS_PRIORITIES
+
+from crawler.lock import LockHeld, RunLock, lock_path_for
+from crawler.runner import (
+    EXIT_LOCKED,
+    Limits,
+    add_rotating_log,
+    crawl_sites,
+    default_log_file,
+    exit_code,
+    format_summary,
+)
+from crawler.sites import KINDS
+
+if TYPE_CHECKING:
+    import argparse
+
+    from scrapy.settings import BaseSettings
+
+    from crawler.sites import Site, SiteSet
+
+logger = logging.getLogger(__name__)
+
+
+def select_sites(site_set: SiteSet, *, group: str | None, names: list[str] | None) -> list[Site]:
+    """The sites a run covers: the named ones (``--site``, even if disabled), else the
+    enabled ones of ``group``, else every enabled site. Raises ``UsageError``."""
+    if group and names:
+        raise UsageError("give --group or --site, not both", print_help=False)
+    if names:
+        unknown = [n for n in names if site_set.get(n) is None]
+        if unknown:
+            raise UsageError(
+                f"{site_set.path}: no site named {', '.join(map(repr, unknown))}",
+                print_help=False,
+            )
+        return [site_set.get(n) for n in dict.fromkeys(names)]  # type: ignore[misc]
+    sites = site_set.enabled(group)
+    if not sites:
+        where = f"in group {group!r} " if group else ""
+        raise UsageError(f"{site_set.path}: no enabled site {where}to crawl", print_help=False)
+    return sites
+
+
+def log_file(settings: BaseSettings) -> Path:
+    return Path(settings.get("CRAWLALL_LOG_FILE") or default_log_file(settings.get("DB_PATH")))
+
+
+class Command(ScrapyCommand):
+    requires_project = True
+
+    def syntax(self) -> str:
+        return "[--sites FILE] [--group GROUP | --site NAME ...] [-v]"
+
+    def short_desc(self) -> str:
+        return "Crawl every enabled site in one process (the cron entry point)"
+
+    def long_desc(self) -> str:
+        return (
+            "Crawl every enabled site of the sites file (or one --group, or the --site names) "
+            "concurrently in one process, with a per-site and a whole-run time limit "
+            "(CRAWLALL_SITE_TIMEOUT, CRAWLALL_RUN_TIMEOUT). One run per database at a time "
+            "(flock on DB_PATH.lock). Prints nothing unless a site failed or -v is given; "
+            "logs go to CRAWLALL_LOG_FILE (default: logs/crawlall.log next to DB_PATH). "
+            "Exit codes: 0 all sites fine, 1 some sites failed, 2 usage or configuration "
+            "error, 75 another crawlall is running on this database."
+        )
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        parser.add_argument("--sites", metavar="FILE", help="sites file (default: SITES_FILE)")
+        parser.add_argument("--group", metavar="GROUP", help="only the enabled sites of GROUP")
+        parser.add_argument(
+            "--site",
+            metavar="NAME",
+            nargs="+",
+            action="extend",
+            dest="site_names",
+            help="only these sites (repeatable)",
+        )
+        parser.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            help="print the summary even when all is well, and log to stderr too",
+        )
+
+    def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
+        super().process_options(args, opts)
+        if opts.sites:
+            self.settings.set("SITES_FILE", opts.sites, priority="cmdline")
+        # The log goes to the rotating file (stderr too with -v, or -L / --logfile given);
+        # the per-crawler progress lines are for `scrapy crawl` in a terminal.
+        quiet = {"LOG_ENABLED": bool(opts.verbose), "PROGRESS_ENABLED": False}
+        for name, value in quiet.items():
+            if self.settings.getpriority(name) < SETTINGS_PRIORITIES["cmdline"]:
+                self.settings.set(name, value, priority="cmdline")
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        if args:
+            raise UsageError(f"unexpected arguments: {' '.join(args)}", print_help=False)
+        assert self.crawler_process is not None
+        loader = self.crawler_process.spider_loader
+        sites = select_sites(loader.sites, group=opts.group, names=opts.site_names)
+        limits = Limits.from_settings(self.settings)
+        kinds = {k: loader.load(k) for k in KINDS}
+        db_path = self.settings.get("DB_PATH")
+        lock = RunLock(lock_path_for(db_path))
+        try:
+            lock.acquire(note=f"scrapy crawlall {' '.join(sys.argv[2:])}".strip())
+        except LockHeld as exc:
+            print(
+                f"crawlall: another crawlall is running on {db_path} ({exc.path}: "
+                f"{exc.holder or 'held'}); exiting",
+                file=sys.stderr,
+            )
+            self.exitcode = EXIT_LOCKED
+            return
+        path = log_file(self.settings)
+        handler = add_rotating_log(
+            path,
+            level=self.settings.get("LOG_LEVEL"),
+            max_bytes=self.settings.getint("CRAWLALL_LOG_MAX_BYTES", 5 * 1024 * 1024),
+            backups=self.settings.getint("CRAWLALL_LOG_BACKUPS", 5),
+        )
+        try:
+            logger.info("crawlall: %d sites (%s) into %s", len(sites), self._scope(opts), db_path)
+            results, elapsed = crawl_sites(self.crawler_process, sites, kinds, limits=limits)
+            self.exitcode = exit_code(results)
+            summary = format_summary(results, elapsed)
+            for line in summary.splitlines():
+                logger.info("%s", line)
+        finally:
+            logging.root.removeHandler(handler)
+            handler.close()
+            lock.release()
+        if opts.verbose or self.exitcode:
+            print(summary)
+            print(f"log: {path}")
+
+    @staticmethod
+    def _scope(opts: argparse.Namespace) -> str:
+        if opts.site_names:
+            return "sites " + ", ".join(opts.site_names)
+        return f"group {opts.group}" if opts.group else "all enabled"

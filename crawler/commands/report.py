@@ -1,0 +1,74 @@
+"""``scrapy report``: per site, the last run and what was stored; the latest Korea stories."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from scrapy.commands import ScrapyCommand
+from scrapy.exceptions import UsageError
+
+from crawler.db import ArchiveError, connect
+from crawler.report import build_report, chart_rows, format_report, parse_since, report_html
+
+if TYPE_CHECKING:
+    import argparse
+
+
+class Command(ScrapyCommand):
+    requires_project = True
+    requires_crawler_process = False
+    default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
+
+    def syntax(self) -> str:
+        return "[--since 24h] [--json | --html FILE] [--limit N]"
+
+    def short_desc(self) -> str:
+        return "Per-site health and the latest Korea stories from DB_PATH"
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        parser.add_argument(
+            "--since",
+            default="24h",
+            help="period: a duration (30m, 24h, 7d, 2w) or an ISO date/time (default 24h)",
+        )
+        parser.add_argument("--json", action="store_true", help="print JSON (for scripts)")
+        parser.add_argument(
+            "--html",
+            metavar="FILE",
+            help="also write a self-contained HTML page with a chart of Korea stories per day",
+        )
+        parser.add_argument(
+            "--limit", type=int, default=10, help="Korea stories to list (default 10)"
+        )
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        if args:
+            raise UsageError(f"unexpected arguments: {' '.join(args)}", print_help=False)
+        try:
+            since = parse_since(opts.since)
+        except ValueError as exc:
+            raise UsageError(str(exc), print_help=False) from None
+        if opts.limit < 0:
+            raise UsageError("--limit must be >= 0", print_help=False)
+        db_path = self.settings.get("DB_PATH")
+        if not Path(db_path).is_file():
+            raise UsageError(f"{db_path}: no database yet (run a crawl first)", print_help=False)
+        try:
+            db = connect(db_path)
+        except ArchiveError as exc:
+            raise UsageError(str(exc), print_help=False) from None
+        try:
+            report = build_report(db, since, limit=opts.limit)
+            if opts.html:
+                Path(opts.html).write_text(report_html(report, chart_rows(db)), encoding="utf-8")
+        finally:
+            db.close()
+        if opts.json:
+            print(json.dumps(report, ensure_ascii=False, indent=2))
+        else:
+            print(format_report(report, db_path=db_path))
+            if opts.html:
+                print(f"\nHTML report: {opts.html}")

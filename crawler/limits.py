@@ -1,0 +1,332 @@
+"""Caps that keep one hostile page from hanging, flooding or crashing a crawl: extraction in
+a child process with a deadline, links per page, plain-text fields, failure reasons."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import re
+import signal
+import threading
+import time
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
+
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    ResponseDataLossError,
+)
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet.error import (
+    ConnectionDone,
+    ConnectionLost,
+    ConnectionRefusedError,
+    DNSLookupError,
+    TCPTimedOutError,
+)
+from twisted.internet.error import TimeoutError as TxTimeoutError
+from twisted.web.client import ResponseFailed
+
+from crawler.items import ArticleItem
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from multiprocessing.connection import Connection
+
+    from scrapy.crawler import Crawler
+    from twisted.python.failure import Failure
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_EXTRACT_TIMEOUT = 20.0
+DEFAULT_EXTRACT_MAX_MEMORY_MB = 2048
+DEFAULT_LINKS_PER_PAGE_MAX = 1000
+_WORKER_START_TIMEOUT = 120.0
+# C0 controls other than tab/newline/carriage return, DEL, lone surrogates, non-characters:
+# none of them is text, and a lone surrogate cannot even be written to SQLite as UTF-8.
+_NOT_TEXT_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
+_ENTITY_DECL_RE = re.compile(rb"<!ENTITY", re.IGNORECASE)
+# <!DOCTYPE name ...> with an optional [internal subset] (entity values may hold ">").
+_DOCTYPE_RE = re.compile(
+    rb"""<!DOCTYPE(?:[^\[>"']|"[^"]*"|'[^']*')*(?:\[(?:[^\]"']|"[^"]*"|'[^']*')*\])?\s*>""",
+    re.IGNORECASE,
+)
+_MAX_REDIRECTS_MSG = "max redirections reached"
+
+
+# -- plain text ------------------------------------------------------------------------------
+def plain_text(value: str) -> str:
+    """``value`` without NUL and other control characters, lone surrogates or non-characters."""
+    return _NOT_TEXT_RE.sub("", value)
+
+
+def plain_item(item: ArticleItem) -> ArticleItem:
+    """Every text field of ``item`` (and strings inside its lists and dicts) made plain."""
+    for f in fields(item):
+        value = getattr(item, f.name)
+        cleaned = _plain_value(value)
+        if cleaned is not value:
+            setattr(item, f.name, cleaned)
+    return item
+
+
+def _plain_value(value: Any) -> Any:
+    if isinstance(value, str):
+        cleaned = plain_text(value)
+        return value if cleaned == value else cleaned
+    if isinstance(value, list):
+        return [_plain_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain_value(v) for k, v in value.items()}
+    return value
+
+
+# -- links per page --------------------------------------------------------------------------
+def cap_links(
+    links: Iterable[Any], limit: int, crawler: Crawler | None = None, *, where: str = ""
+) -> Iterator[Any]:
+    """The first ``limit`` of ``links``; the rest are counted (``limits/links_capped``) and
+    a warning names the page. ``limit <= 0`` means no cap."""
+    taken = 0
+    dropped = 0
+    for link in links:
+        if limit <= 0 or taken < limit:
+            taken += 1
+            yield link
+        else:
+            dropped += 1
+    if dropped:
+        if crawler is not None and crawler.stats is not None:
+            crawler.stats.inc_value("limits/links_capped", dropped)
+        logger.warning(
+            "%s: %d more links ignored (LINKS_PER_PAGE_MAX = %d)", where or "page", dropped, limit
+        )
+
+
+def links_per_page_max(crawler: Crawler) -> int:
+    return crawler.settings.getint("LINKS_PER_PAGE_MAX", DEFAULT_LINKS_PER_PAGE_MAX)
+
+
+# -- XML ---------------------------------------------------------------------------------------
+def declares_entities(body: bytes) -> bool:
+    """Whether an XML document declares entities (in its DOCTYPE): the shape of "billion
+    laughs" and external-entity (XXE) attacks. Feeds and sitemaps never need them."""
+    head = body[:65536]
+    return b"<!DOCTYPE" in head.upper() and bool(_ENTITY_DECL_RE.search(head))
+
+
+def strip_doctype(body: bytes) -> bytes:
+    """``body`` without its DOCTYPE declaration (and the entities it declares), so no XML
+    parser, however configured, expands an entity bomb or reads an external entity: the
+    references stay unexpanded text."""
+    head = body[:65536]
+    match = _DOCTYPE_RE.search(head)
+    if match is None:
+        return body
+    return body[: match.start()] + body[match.end() :]
+
+
+# -- why a request failed --------------------------------------------------------------------
+_REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (DownloadTimeoutError, "timeout"),
+    (TxTimeoutError, "timeout"),
+    (TCPTimedOutError, "timeout"),
+    (CannotResolveHostError, "dns"),
+    (DNSLookupError, "dns"),
+    (DownloadConnectionRefusedError, "refused"),
+    (ConnectionRefusedError, "refused"),
+    (ResponseDataLossError, "truncated"),
+    (DownloadFailedError, "reset"),
+    (ResponseFailed, "reset"),
+    (ConnectionLost, "reset"),
+    (ConnectionDone, "reset"),
+    (DownloadCancelledError, "cancelled"),
+)
+
+
+def failure_reason(failure: Failure) -> str:
+    """A short, stable name for a failed request, for ``<kind>/failed/<reason>`` stats:
+    ``http_404``, ``timeout``, ``dns``, ``refused``, ``reset``, ``truncated``,
+    ``too_large``, ``max_redirects``, ``robots``, ``ssrf_<reason>``, ``ignored`` ..."""
+    exc = failure.value
+    response = getattr(exc, "response", None)
+    if isinstance(exc, HttpError) or response is not None:
+        return f"http_{response.status}" if response is not None else "http_error"
+    refusal = getattr(exc, "refusal", None)
+    if refusal is not None:
+        return f"ssrf_{refusal.reason}"
+    message = str(exc)
+    request = getattr(failure, "request", None)
+    too_large = request is not None and request.meta.get("download_too_large")
+    if too_large or "larger than download max size" in message or "DOWNLOAD_MAXSIZE" in message:
+        return "too_large"
+    if isinstance(exc, IgnoreRequest):
+        if "robots.txt" in message:
+            return "robots"
+        if _MAX_REDIRECTS_MSG in message:
+            return "max_redirects"
+        if message.startswith("redirect loop"):
+            return "redirect_loop"
+        return "ignored"
+    for kind, reason in _REASONS:
+        if isinstance(exc, kind):
+            return reason
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+
+
+# -- extraction with a deadline --------------------------------------------------------------
+class ExtractTimeout(Exception):
+    """The page took longer than ``EXTRACT_TIMEOUT`` to extract; its worker was killed."""
+
+
+class ExtractFailed(Exception):
+    """The extraction raised, ran out of memory, or its worker process died."""
+
+
+def _worker_main(conn: Connection, parent: int, memory_mb: int) -> None:
+    """Child process: extract pages sent over ``conn`` until the parent goes away."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the crawler's to handle
+    if memory_mb > 0:
+        with contextlib.suppress(ImportError, ValueError, OSError):
+            import resource
+
+            limit = memory_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    def orphaned() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)  # the crawler was killed: nothing left to work for
+
+    threading.Thread(target=orphaned, daemon=True).start()
+    from crawler.extract import extract_article
+
+    conn.send(("ready", None))
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            reply = ("ok", extract_article(**job))
+        except MemoryError:
+            reply = ("error", f"out of memory (EXTRACT_MAX_MEMORY_MB = {memory_mb})")
+        except Exception as exc:  # noqa: BLE001 - reported to the parent, which counts it
+            reply = ("error", f"{type(exc).__name__}: {exc}")
+        try:
+            conn.send(reply)
+        except (OSError, ValueError):
+            return
+
+
+class ExtractionWorker:
+    """One child process running ``extract_article``: a page that runs past the deadline
+    is abandoned and its process killed (a thread could not be stopped: lxml, regexes and
+    tree walks do not check for interrupts); the next page starts a fresh process."""
+
+    def __init__(self, *, memory_mb: int = DEFAULT_EXTRACT_MAX_MEMORY_MB) -> None:
+        self.memory_mb = memory_mb
+        self._proc: Any = None
+        self._conn: Connection | None = None
+        self._lock = threading.Lock()
+        self.restarts = 0
+        """Worker processes killed (deadline) or lost (crash) so far."""
+
+    def _start(self) -> None:
+        ctx = multiprocessing.get_context("spawn")  # fork is unsafe in a threaded reactor
+        parent_conn, child_conn = ctx.Pipe()
+        proc = ctx.Process(
+            target=_worker_main,
+            args=(child_conn, os.getpid(), self.memory_mb),
+            name="extract-worker",
+            daemon=True,
+        )
+        proc.start()
+        child_conn.close()
+        if not parent_conn.poll(_WORKER_START_TIMEOUT):
+            proc.kill()
+            raise ExtractFailed("extraction worker did not start")
+        parent_conn.recv()
+        self._proc, self._conn = proc, parent_conn
+
+    def stop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join(5)
+        self._proc = self._conn = None
+
+    def run(self, timeout: float, **job: Any) -> ArticleItem:
+        """``extract_article(**job)`` in the worker, within ``timeout`` seconds."""
+        with self._lock:
+            if self._proc is None or not self._proc.is_alive():
+                self.stop()
+                self._start()
+            assert self._conn is not None
+            try:
+                self._conn.send(job)
+                if not self._conn.poll(timeout):
+                    self.stop()
+                    self.restarts += 1
+                    raise ExtractTimeout(f"extraction took longer than {timeout:g} s")
+                status, value = self._conn.recv()
+            except (EOFError, OSError, BrokenPipeError) as exc:
+                self.stop()
+                self.restarts += 1
+                raise ExtractFailed(f"extraction worker died: {exc!r}") from None
+        if status != "ok":
+            raise ExtractFailed(value)
+        return value
+
+
+_WORKER: ExtractionWorker | None = None
+_WORKER_LOCK = threading.Lock()
+
+
+def extraction_worker(memory_mb: int) -> ExtractionWorker:
+    """The process-wide extraction worker (started on first use)."""
+    global _WORKER
+    with _WORKER_LOCK:
+        if _WORKER is None:
+            _WORKER = ExtractionWorker(memory_mb=memory_mb)
+        return _WORKER
+
+
+def bounded_extract(crawler: Crawler, **job: Any) -> ArticleItem | None:
+    """``extract_article(**job)`` bounded by ``EXTRACT_TIMEOUT`` seconds (in a worker
+    process; ``0`` runs it in-process, unbounded), fields made plain text.
+
+    ``None`` when the page ran out of time or the extraction failed: counted as
+    ``extract/timeout`` / ``extract/failed`` and ``article/failed/<reason>``, and logged.
+    """
+    settings = crawler.settings
+    timeout = settings.getfloat("EXTRACT_TIMEOUT", DEFAULT_EXTRACT_TIMEOUT)
+    started = time.monotonic()
+    try:
+        if timeout > 0:
+            memory = settings.getint("EXTRACT_MAX_MEMORY_MB", DEFAULT_EXTRACT_MAX_MEMORY_MB)
+            item = extraction_worker(memory).run(timeout, **job)
+        else:
+            from crawler.extract import extract_article
+
+            item = extract_article(**job)
+    except ExtractTimeout as exc:
+        crawler.stats.inc_value("extract/timeout")
+        crawler.stats.inc_value("article/failed/extract_timeout")
+        logger.warning("%s: not extracted: %s (EXTRACT_TIMEOUT)", job.get("url"), exc)
+        return None
+    except ExtractFailed as exc:
+        crawler.stats.inc_value("extract/failed")
+        crawler.stats.inc_value("article/failed/extract_error")
+        logger.error("%s: extraction failed: %s", job.get("url"), exc)
+        return None
+    crawler.stats.max_value("extract/max_seconds", round(time.monotonic() - started, 3))
+    return plain_item(item)

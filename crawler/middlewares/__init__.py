@@ -1,0 +1,1 @@
+"""Downloader middlewares of the crawler (SSRF guard, Retry-After, incremental crawl)."""

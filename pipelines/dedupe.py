@@ -1,0 +1,421 @@
+"""Dedupe step: mark later sightings of a stored story (same URL, same text, or the same text
+with small edits or junk around it) so the store step records them as duplicates."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+from datasketch import MinHash
+from itemadapter import ItemAdapter
+from scrapy.exceptions import NotConfigured
+
+from crawler.db import Archive
+from crawler.urls import url_keys
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Self
+
+    from scrapy.crawler import Crawler
+    from scrapy.settings import BaseSettings
+
+logger = logging.getLogger(__name__)
+
+URL, EXACT, NEAR = "url", "exact", "near"
+INDEX_FORMAT = 1
+"""Version of the band-key scheme below; part of the parameters the index is built with."""
+MINHASH_SCHEME = "affine32"
+"""datasketch's permutation scheme (its default since 2.0); stored with the index."""
+BAND_KEY_MASK = (1 << 47) - 1
+"""Band keys are 47-bit: SQLite stores them in 6 bytes, and collisions stay negligible."""
+
+_WORD_RE = re.compile(r"[^\W_]+")
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])[\"'\u201d\u2019)\]]*\s+|\n+")
+ANCHOR_MIN_WORDS = 8
+"""A sentence shorter than this is too common ("He said no.") to anchor a story."""
+_NO_SPACE_SCRIPT_RE = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])")
+"""Kana and Han ideographs: scripts written without spaces, shingled per character. Hangul is
+written with spaces between words (eojeol) and is shingled per word like Latin script."""
+
+
+# -- configuration ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DedupeConfig:
+    """The dedupe step's settings, read once and checked (defaults: notes/readme-dedupe.md,
+    chosen with ``bench/bench_dedupe.py``)."""
+
+    near_threshold: float = 0.4
+    """A story whose word shingles overlap a stored one's this much (Jaccard) is the same."""
+    containment_threshold: float = 0.7
+    """... or when this share of the shorter text's shingles is in the other (a re-post that
+    wraps the same text in junk) ..."""
+    containment_min_shingles: int = 40
+    """... provided the shorter text has at least this many shingles (not a one-line brief)."""
+    shingle_size: int = 4
+    """Words (or CJK characters) per shingle."""
+    num_perm: int = 120
+    """MinHash permutations."""
+    bands: int = 40
+    """LSH bands (``num_perm / bands`` rows each): more bands find lower overlaps."""
+    seed: int = 1
+    """MinHash seed: fixed, so signatures and the stored index are the same across runs."""
+    max_candidates: int = 10
+    """Stored stories sharing the most index keys that are compared word for word."""
+    anchors: int = 3
+    """Opening sentences indexed word for word (finds partial copies); 0 for none."""
+    db_path: str = "data/news.db"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.near_threshold <= 1 or not 0 < self.containment_threshold <= 1:
+            raise ValueError("DEDUPE_NEAR_THRESHOLD and DEDUPE_CONTAINMENT_THRESHOLD: 0 < x <= 1")
+        if self.anchors < 0:
+            raise ValueError("DEDUPE_ANCHORS must be >= 0")
+        if self.shingle_size < 1 or self.max_candidates < 1 or self.containment_min_shingles < 1:
+            raise ValueError(
+                "DEDUPE_SHINGLE_SIZE, DEDUPE_MAX_CANDIDATES, DEDUPE_CONTAINMENT_MIN_SHINGLES >= 1"
+            )
+        if self.bands < 1 or self.num_perm < self.bands or self.num_perm % self.bands:
+            raise ValueError(
+                f"DEDUPE_NUM_PERM ({self.num_perm}) must be a multiple of DEDUPE_BANDS "
+                f"({self.bands})"
+            )
+
+    @property
+    def rows(self) -> int:
+        return self.num_perm // self.bands
+
+    @property
+    def index_params(self) -> str:
+        """What the stored index depends on (JSON); a change rebuilds the index."""
+        keys = ("shingle_size", "num_perm", "bands", "seed", "anchors")
+        params = {k: getattr(self, k) for k in keys}
+        return json.dumps(
+            {"format": INDEX_FORMAT, "scheme": MINHASH_SCHEME, **params}, sort_keys=True
+        )
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> DedupeConfig:
+        d = cls()
+        return cls(
+            near_threshold=settings.getfloat("DEDUPE_NEAR_THRESHOLD", d.near_threshold),
+            containment_threshold=settings.getfloat(
+                "DEDUPE_CONTAINMENT_THRESHOLD", d.containment_threshold
+            ),
+            containment_min_shingles=settings.getint(
+                "DEDUPE_CONTAINMENT_MIN_SHINGLES", d.containment_min_shingles
+            ),
+            shingle_size=settings.getint("DEDUPE_SHINGLE_SIZE", d.shingle_size),
+            num_perm=settings.getint("DEDUPE_NUM_PERM", d.num_perm),
+            bands=settings.getint("DEDUPE_BANDS", d.bands),
+            seed=settings.getint("DEDUPE_SEED", d.seed),
+            max_candidates=settings.getint("DEDUPE_MAX_CANDIDATES", d.max_candidates),
+            anchors=settings.getint("DEDUPE_ANCHORS", d.anchors),
+            db_path=settings.get("DB_PATH", d.db_path),
+        )
+
+
+# -- the pure core ------------------------------------------------------------------------------
+def tokens(text: str) -> list[str]:
+    """Words of ``text`` after NFKC and case folding, punctuation dropped; Han and kana split
+    into single characters."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    out: list[str] = []
+    for word in _WORD_RE.findall(folded):
+        if _NO_SPACE_SCRIPT_RE.search(word):
+            out.extend(p for p in _NO_SPACE_SCRIPT_RE.split(word) if p)
+        else:
+            out.append(word)
+    return out
+
+
+def normalise_text(text: str) -> str:
+    """The text as compared: its words, in order, single-spaced (quotes, punctuation, case,
+    spacing and Unicode variants no longer count)."""
+    return " ".join(tokens(text))
+
+
+def text_hash(text: str) -> str:
+    """SHA-1 (hex) of the normalised text: the exact-duplicate key."""
+    return hashlib.sha1(normalise_text(text).encode("utf-8")).hexdigest()  # noqa: S324 - a key
+
+
+def _hash32(value: str) -> int:
+    return int.from_bytes(hashlib.blake2b(value.encode("utf-8"), digest_size=4).digest(), "big")
+
+
+def shingles(words: list[str], size: int) -> frozenset[int]:
+    """32-bit hashes of every run of ``size`` consecutive words (one shingle for a shorter
+    text, none for an empty one)."""
+    if not words:
+        return frozenset()
+    if len(words) <= size:
+        return frozenset({_hash32(" ".join(words))})
+    return frozenset(_hash32(" ".join(words[i : i + size])) for i in range(len(words) - size + 1))
+
+
+def _identity(value: int) -> int:
+    return value
+
+
+@lru_cache(maxsize=8)
+def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    return MinHash(num_perm=num_perm, seed=seed, scheme=MINHASH_SCHEME).permutations
+
+
+def band_keys(shingle_set: frozenset[int], config: DedupeConfig) -> tuple[int, ...]:
+    """The LSH band keys of a shingle set: its MinHash signature (``num_perm`` values, fixed
+    seed) cut into ``bands`` bands, each hashed with its number to a 47-bit integer. Two
+    texts share a band key when their signatures agree on a whole band, which is likely
+    when their Jaccard similarity is high. No keys for an empty set."""
+    if not shingle_set:
+        return ()
+    minhash = MinHash(
+        num_perm=config.num_perm,
+        seed=config.seed,
+        hashfunc=_identity,
+        permutations=_permutations(config.num_perm, config.seed),
+        scheme=MINHASH_SCHEME,
+    )
+    minhash.update_batch(sorted(shingle_set))
+    values = minhash.hashvalues.astype("<u4")
+    keys = []
+    for band in range(config.bands):
+        chunk = values[band * config.rows : (band + 1) * config.rows].tobytes()
+        digest = hashlib.blake2b(band.to_bytes(2, "big") + chunk, digest_size=8).digest()
+        keys.append(int.from_bytes(digest, "big") & BAND_KEY_MASK)
+    return tuple(keys)
+
+
+def anchor_keys(text: str, config: DedupeConfig) -> tuple[int, ...]:
+    """Keys of the first ``anchors`` sentences of at least ``ANCHOR_MIN_WORDS`` words
+    (normalised), in the band-key space. A copy that keeps only part of a story (a teaser,
+    the first half) overlaps it too little for MinHash bands to meet, but usually keeps its
+    opening sentences word for word: they make it a candidate, verified by containment."""
+    keys: list[int] = []
+    if config.anchors == 0:
+        return ()
+    for sentence in _SENTENCE_END_RE.split(text):
+        words = tokens(sentence)
+        if len(words) < ANCHOR_MIN_WORDS:
+            continue
+        digest = hashlib.blake2b(
+            " ".join(words).encode("utf-8"), digest_size=8, person=b"anchor"
+        ).digest()
+        keys.append(int.from_bytes(digest, "big") & BAND_KEY_MASK)
+        if len(keys) >= config.anchors:
+            break
+    return tuple(dict.fromkeys(keys))
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What the dedupe step compares of one text."""
+
+    text_hash: str
+    shingles: frozenset[int]
+    band_keys: tuple[int, ...]
+    """MinHash LSH band keys, then sentence anchor keys: the story's rows in the index."""
+
+
+def fingerprint(text: str, config: DedupeConfig) -> Fingerprint:
+    words = tokens(text)
+    shingle_set = shingles(words, config.shingle_size)
+    digest = hashlib.sha1(" ".join(words).encode("utf-8")).hexdigest()  # noqa: S324 - a key
+    keys = band_keys(shingle_set, config) + anchor_keys(text, config) if shingle_set else ()
+    return Fingerprint(digest, shingle_set, keys)
+
+
+@dataclass(frozen=True)
+class Similarity:
+    jaccard: float
+    """Shared shingles over all shingles of the two texts (A and B / A or B)."""
+    containment: float
+    """Shared shingles over the shorter text's: how much of it is in the longer one."""
+    smaller: int
+    """Shingles of the shorter text."""
+
+
+def similarity(a: frozenset[int], b: frozenset[int]) -> Similarity:
+    if not a or not b:
+        return Similarity(0.0, 0.0, 0)
+    common = len(a & b)
+    smaller = min(len(a), len(b))
+    return Similarity(common / (len(a) + len(b) - common), common / smaller, smaller)
+
+
+def same_story(sim: Similarity, config: DedupeConfig) -> bool:
+    """Near-duplicate verdict: enough overlap, or the shorter text (long enough to judge)
+    almost wholly inside the other."""
+    if sim.jaccard >= config.near_threshold:
+        return True
+    return (
+        sim.containment >= config.containment_threshold
+        and sim.smaller >= config.containment_min_shingles
+    )
+
+
+class StoryIndex(Protocol):
+    """The stored stories, as the dedupe step queries them (``crawler.db.Archive``)."""
+
+    def story_for_keys(self, keys: Iterable[str]) -> int | None: ...
+    def story_for_text_hash(self, text_hash: str) -> int | None: ...
+    def story_candidates(self, band_keys: Iterable[int], *, limit: int) -> list[int]: ...
+    def story_text(self, article_id: int) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A sighting of stored story ``article_id``."""
+
+    kind: str
+    """``url``, ``exact`` or ``near``."""
+    article_id: int
+    similarity: float
+    """1.0 for an identical text; else the Jaccard similarity of the shingle sets."""
+    containment: float = 1.0
+
+
+def find_duplicate(
+    fp: Fingerprint, keys: list[str], index: StoryIndex, config: DedupeConfig
+) -> Verdict | None:
+    """The stored story ``fp`` (a page known by URL ``keys``) repeats, or ``None`` for a new
+    story. Checked in order: a known URL key, the same normalised text, then near-duplicate
+    candidates from the LSH index, each verified on its words; the best verified one wins
+    (highest Jaccard, then the oldest story)."""
+    if keys and (article_id := index.story_for_keys(keys)) is not None:
+        stored = index.story_text(article_id) or ""
+        if text_hash(stored) == fp.text_hash:
+            return Verdict(URL, article_id, 1.0)
+        sim = similarity(fp.shingles, shingles(tokens(stored), config.shingle_size))
+        return Verdict(URL, article_id, round(sim.jaccard, 4), round(sim.containment, 4))
+    if fp.shingles and (article_id := index.story_for_text_hash(fp.text_hash)) is not None:
+        return Verdict(EXACT, article_id, 1.0)
+    best: tuple[float, int, Similarity] | None = None
+    for candidate in index.story_candidates(fp.band_keys, limit=config.max_candidates):
+        text = index.story_text(candidate)
+        if not text:
+            continue
+        sim = similarity(fp.shingles, shingles(tokens(text), config.shingle_size))
+        if same_story(sim, config) and (best is None or (sim.jaccard, -candidate) > best[:2]):
+            best = (sim.jaccard, -candidate, sim)
+    if best is None:
+        return None
+    jaccard, neg_id, sim = best
+    return Verdict(NEAR, -neg_id, round(jaccard, 4), round(sim.containment, 4))
+
+
+def rebuild_index(archive: Archive, config: DedupeConfig) -> int:
+    """(Re)build the near-duplicate index of every stored story for ``config``'s parameters
+    (and fill missing text hashes); returns the number of stories indexed."""
+    archive.reset_dedupe_index(config.index_params)
+    count = 0
+    for article_id, text, stored_hash in archive.iter_story_texts():
+        fp = fingerprint(text, config)
+        if stored_hash != fp.text_hash:
+            archive.set_text_hash(article_id, fp.text_hash)
+        if fp.band_keys:
+            archive.index_story(article_id, list(fp.band_keys))
+        count += 1
+        if count % 10_000 == 0:
+            archive.flush()
+            logger.info("dedupe: indexed %d stored stories", count)
+    archive.flush()
+    return count
+
+
+# -- the pipeline -------------------------------------------------------------------------------
+class DedupePipeline:
+    """Sets ``text_hash`` on every item and, on a later sighting of a stored story,
+    ``duplicate_of`` / ``duplicate_kind`` / ``similarity`` (the store step then writes a
+    ``duplicates`` row instead of an article). Nothing is dropped.
+
+    A stored URL whose text changed (a revisit) is kept as a new ``article_versions`` row.
+    Lookups go through the process-wide ``Archive`` of ``DB_PATH``, so spiders running in
+    one process see each other's stories before they are committed.
+
+    Stats: ``dedupe/new``, ``dedupe/url``, ``dedupe/exact``, ``dedupe/near``,
+    ``dedupe/version``.
+    """
+
+    def __init__(self, crawler: Crawler, config: DedupeConfig) -> None:
+        self.crawler = crawler
+        self.config = config
+        self.archive: Archive | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        if not crawler.settings.getbool("DEDUPE_ENABLED", True):
+            raise NotConfigured("DEDUPE_ENABLED is off")
+        return cls(crawler, DedupeConfig.from_settings(crawler.settings))
+
+    def open_spider(self) -> None:
+        self.archive = Archive.acquire(self.config.db_path)
+        stored = self.archive.dedupe_index_params()
+        if stored != self.config.index_params:
+            if stored is not None:
+                logger.warning(
+                    "dedupe: index parameters changed (%s -> %s): rebuilding the index",
+                    stored,
+                    self.config.index_params,
+                )
+            rebuilt = rebuild_index(self.archive, self.config)
+            if rebuilt:
+                logger.info("dedupe: indexed %d stored stories", rebuilt)
+
+    def close_spider(self) -> None:
+        if self.archive is not None:
+            self.archive.release()
+            self.archive = None
+        stats = self.crawler.stats
+        logger.info(
+            "dedupe: %d new, %d same URL, %d same text, %d near-duplicates",
+            *(stats.get_value(f"dedupe/{k}", 0) for k in ("new", URL, EXACT, NEAR)),
+        )
+
+    def process_item(self, item: Any) -> Any:
+        adapter = ItemAdapter(item)
+        url = adapter["url"]
+        text = adapter.get("text") or ""
+        fp = fingerprint(text, self.config)
+        if text:
+            adapter["text_hash"] = fp.text_hash
+        keys = url_keys(url, adapter.get("canonical_url"), adapter.get("request_url"))
+        verdict = find_duplicate(fp, keys, self.archive, self.config)
+        stats = self.crawler.stats
+        if verdict is None:
+            stats.inc_value("dedupe/new")
+            if fp.band_keys:
+                self.archive.stage_story_index(url, list(fp.band_keys))
+            return item
+        adapter["duplicate_of"] = verdict.article_id
+        adapter["duplicate_kind"] = verdict.kind
+        adapter["similarity"] = verdict.similarity
+        stats.inc_value(f"dedupe/{verdict.kind}")
+        if verdict.kind == URL and text and self._changed(verdict.article_id, keys, fp):
+            self.archive.insert_version(verdict.article_id, adapter)
+            stats.inc_value("dedupe/version")
+            logger.info("dedupe: %s changed since stored as #%d", url, verdict.article_id)
+        logger.debug(
+            "dedupe: %s is a %s duplicate of #%d (similarity %.3f)",
+            url,
+            verdict.kind,
+            verdict.article_id,
+            verdict.similarity,
+        )
+        return item
+
+    def _changed(self, article_id: int, keys: list[str], fp: Fingerprint) -> bool:
+        """Whether a page at the stored story's own URL now has a text not seen before (a
+        URL that is only a later sighting of the story had no text of its own stored)."""
+        urls = self.archive.story_urls(article_id)
+        if urls is None or not set(keys) & set(url_keys(*urls)):
+            return False
+        return fp.text_hash not in self.archive.story_text_hashes(article_id)

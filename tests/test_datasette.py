@@ -1,0 +1,123 @@
+"""Datasette on a known archive: metadata, canned queries and the Korea chart, looked at in a
+real headless Chromium; the screenshots are kept under tests/artifacts/."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from crawler.browser import browser_executable
+from crawler.commands.datasette import ROOT, datasette_argv, metadata_for
+from tests.opsdata import KOREA_TITLES, build_known_db
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+pytest.importorskip("datasette")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read().decode("utf-8")
+
+
+@pytest.fixture
+def datasette(tmp_path):
+    """Datasette started the way ``scrapy datasette`` starts it, on a free port."""
+    db = build_known_db(tmp_path / "news.db")
+    metadata = tmp_path / "metadata.json"
+    metadata.write_text(json.dumps(metadata_for(db)), encoding="utf-8")
+    port = _free_port()
+    proc = subprocess.Popen(
+        datasette_argv(db, metadata, host="127.0.0.1", port=port),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                _get(base + "/-/versions.json")
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"datasette did not start: {proc.stderr.read()}")
+                time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+
+
+def test_metadata_is_renamed_for_another_database_file():
+    metadata = metadata_for("/tmp/archive.db")
+    assert set(metadata["databases"]) == {"archive"}
+    assert 'href="/archive/korea_stories"' in metadata["description_html"]
+    queries = metadata["databases"]["archive"]["queries"]
+    assert {"korea_stories", "story_clusters", "failing_sites", "stories_per_day"} <= set(queries)
+
+
+def test_canned_queries_and_facets(datasette):
+    stories = json.loads(_get(datasette + "/news/korea_stories.json?_shape=array"))
+    assert [s["title"] for s in stories] == KOREA_TITLES
+    assert stories[0]["tags"] == "korea, north_korea, missile"
+    clusters = json.loads(_get(datasette + "/news/story_clusters.json?_shape=array"))
+    assert clusters[0]["first_url"] == "https://herald.example/a/icbm.html"
+    assert clusters[0]["other_urls"] == "near 0.82 https://blog.example/2026/11/icbm-repost.html"
+    failing = json.loads(_get(datasette + "/news/failing_sites.json?_shape=array"))
+    assert [f["site"] for f in failing] == ["seoul-daily"]
+    per_day = json.loads(_get(datasette + "/news/stories_per_day.json?_shape=array"))
+    assert per_day[0] == {"day": "2026-11-27", "site": "herald", "stories": 1, "korea_stories": 1}
+    table = json.loads(_get(datasette + "/news/articles.json?_size=0"))
+    assert {"site", "language", "tags", "is_korea"} <= set(table["facet_results"])
+
+
+def test_korea_stories_and_chart_in_a_browser(datasette, capsys):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=browser_executable(), headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(datasette + "/news/korea_stories")
+            table_text = page.locator("table.rows-and-columns").inner_text()
+            for title in KOREA_TITLES:
+                assert title in table_text
+            assert "korea, south_korea, economy" in table_text
+            stories_png = ARTIFACTS / "datasette-korea-stories.png"
+            page.screenshot(path=str(stories_png), full_page=True)
+
+            page.get_by_role("link", name="chart per day and site").click()
+            page.wait_for_url("**/-/korea-chart")
+            chart = page.locator("svg.korea-chart")
+            assert chart.is_visible()
+            assert chart.locator("rect").count() >= 3
+            legend = chart.text_content()
+            assert "herald (1)" in legend
+            assert "seoul-daily (2)" in legend
+            chart_png = ARTIFACTS / "datasette-korea-chart.png"
+            page.screenshot(path=str(chart_png), full_page=True)
+        finally:
+            browser.close()
+    assert chart_png.stat().st_size > 5000
+    with capsys.disabled():
+        print(f"\nscreenshots: {stories_png} {chart_png}")  # noqa: T201 - the artifact paths

@@ -1,0 +1,344 @@
+"""Dedupe: the pure core (normalisation, shingles, MinHash bands, verdicts) on hand-written news
+stories, and the pipeline with the archive (fields, stats, versions, index rebuild)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from scrapy.exceptions import NotConfigured
+from scrapy.settings import Settings
+from scrapy.utils.misc import build_from_crawler
+from scrapy.utils.test import get_crawler
+
+from crawler.db import Archive
+from crawler.items import ArticleItem
+from crawler.urls import url_keys
+from pipelines.dedupe import (
+    DedupeConfig,
+    DedupePipeline,
+    find_duplicate,
+    fingerprint,
+    normalise_text,
+    same_story,
+    shingles,
+    similarity,
+    text_hash,
+    tokens,
+)
+from pipelines.store import StorePipeline
+from tests.conftest import FIXTURES, ROOT, rows
+
+STORIES = {
+    s["id"]: s
+    for s in json.loads((FIXTURES / "dedupe" / "stories.json").read_text(encoding="utf-8"))[
+        "stories"
+    ]
+}
+CONFIG = DedupeConfig()
+SPAM = [
+    "Post a Comment",
+    "Comment in the comment section if any Download link Is not working",
+    "Previous Post Next Post",
+    "Join Us On Telegram To Get Live Updates",
+]
+SPAM_KO = ["무단전재 및 재배포 금지", "기자 구독하기", "네이버 메인에서 채널 구독하기"]
+
+
+def text(story_id: str) -> str:
+    return "\n\n".join(STORIES[story_id]["paragraphs"])
+
+
+def repost(story_id: str) -> str:
+    """A re-post blog's copy: title in capitals on top, the lede twice, a word changed,
+    the blog's spam at the bottom."""
+    story = STORIES[story_id]
+    paras = list(story["paragraphs"])
+    paras[2] = paras[2].replace("said", "stated", 1).replace("밝혔다", "전했다", 1)
+    spam = SPAM_KO if story["language"] == "ko" else SPAM
+    return "\n\n".join([story["title"].upper(), paras[0], *paras, *spam])
+
+
+def sim(a: str, b: str, config: DedupeConfig = CONFIG):
+    k = config.shingle_size
+    return similarity(shingles(tokens(a), k), shingles(tokens(b), k))
+
+
+# -- pure functions ----------------------------------------------------------------------------
+def test_tokens_fold_case_width_and_punctuation():
+    assert tokens("North Korea's “KN-23”\u00a0missile, \uff33\uff45\uff4f\uff55\uff4c said.") == [
+        "north", "korea", "s", "kn", "23", "missile", "seoul", "said",
+    ]  # fmt: skip
+    # Hangul stays in words (eojeol); Han and kana are written without spaces: characters.
+    assert tokens("북한이 26일 미사일을 발사했다") == ["북한이", "26일", "미사일을", "발사했다"]
+    assert tokens("北朝鮮がミサイル") == ["北", "朝", "鮮", "が", "ミ", "サ", "イ", "ル"]
+
+
+def test_text_hash_ignores_typography_and_line_breaks():
+    original = text("nk-srbm-east-sea")
+    retyped = original.replace("'", "\u2019").replace(". ", ".\u00a0\n", 3).upper()
+    assert normalise_text(original) == normalise_text(retyped)
+    assert text_hash(original) == text_hash(retyped)
+    assert text_hash(original) != text_hash(original.replace("600", "650"))
+    assert len(text_hash("x")) == 40
+
+
+def test_shingles_of_short_and_empty_texts():
+    assert shingles([], 4) == frozenset()
+    assert len(shingles(["a", "b"], 4)) == 1
+    assert len(shingles(["a", "b", "c", "d", "e"], 4)) == 2
+
+
+@pytest.mark.parametrize("story_id", ["nk-srbm-east-sea", "kospi-close-up", "ko-srbm-east-sea"])
+def test_repost_with_spam_is_the_same_story(story_id):
+    s = sim(text(story_id), repost(story_id))
+    assert s.jaccard >= CONFIG.near_threshold, s
+    assert same_story(s, CONFIG)
+
+
+def test_partial_copy_is_the_same_story_by_containment():
+    paras = STORIES["nk-cruise-yellow-sea"]["paragraphs"]
+    teaser = "\n\n".join([*paras[:2], "Read the full story at the source."])
+    s = sim(text("nk-cruise-yellow-sea"), teaser)
+    assert s.jaccard < CONFIG.near_threshold
+    assert s.containment >= CONFIG.containment_threshold
+    assert same_story(s, CONFIG)
+
+
+def test_a_short_brief_inside_a_long_story_is_not_judged_by_containment():
+    brief = STORIES["nk-srbm-east-sea"]["paragraphs"][0]
+    s = sim(text("nk-srbm-east-sea"), brief)
+    assert s.containment == 1.0
+    assert s.smaller < CONFIG.containment_min_shingles
+    assert not same_story(s, CONFIG)
+
+
+def test_distinct_stories_on_one_topic_stay_apart():
+    """Every pair of one family: two missile launches a week apart told with the same
+    agency boilerplate, launches of one day, two days of market reports, in English and
+    Korean."""
+    families: dict[str, list[str]] = {}
+    for story_id, story in STORIES.items():
+        families.setdefault(story["family"], []).append(story_id)
+    checked = 0
+    for members in families.values():
+        for a, b in itertools.combinations(members, 2):
+            s = sim(text(a), text(b))
+            assert not same_story(s, CONFIG), (a, b, s)
+            checked += 1
+    assert checked >= 12
+    template = sim(text("nk-srbm-east-sea"), text("nk-srbm-east-sea-next-week"))
+    assert 0.15 < template.jaccard < CONFIG.near_threshold  # shared boilerplate, not a copy
+
+
+def test_fingerprint_is_deterministic_across_processes():
+    fp = fingerprint(text("ko-srbm-east-sea"), CONFIG)
+    assert len(fp.band_keys) == CONFIG.bands + CONFIG.anchors
+    assert all(0 <= k < 2**47 for k in fp.band_keys)
+    code = (
+        "import json, sys; from pipelines.dedupe import DedupeConfig, fingerprint; "
+        "print(json.dumps(fingerprint(sys.stdin.read(), DedupeConfig()).band_keys))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        input=text("ko-srbm-east-sea"),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONHASHSEED": "random", "PATH": ""},
+        check=True,
+    )
+    assert tuple(json.loads(out.stdout)) == fp.band_keys
+
+
+def test_empty_text_has_no_index_keys():
+    fp = fingerprint("", CONFIG)
+    assert fp.shingles == frozenset()
+    assert fp.band_keys == ()
+
+
+def test_config_from_settings_and_validation():
+    config = DedupeConfig.from_settings(
+        Settings({"DEDUPE_NEAR_THRESHOLD": "0.6", "DEDUPE_BANDS": 20, "DEDUPE_NUM_PERM": 100})
+    )
+    assert (config.near_threshold, config.bands, config.rows) == (0.6, 20, 5)
+    with pytest.raises(ValueError, match="multiple of DEDUPE_BANDS"):
+        DedupeConfig.from_settings(Settings({"DEDUPE_NUM_PERM": 100, "DEDUPE_BANDS": 30}))
+    with pytest.raises(ValueError, match="DEDUPE_NEAR_THRESHOLD"):
+        DedupeConfig(near_threshold=1.5)
+    assert replace(CONFIG, seed=2).index_params != CONFIG.index_params
+    assert replace(CONFIG, near_threshold=0.9).index_params == CONFIG.index_params
+
+
+# -- find_duplicate against the archive ---------------------------------------------------------
+@pytest.fixture
+def archive(tmp_path):
+    archive = Archive.acquire(tmp_path / "news.db")
+    archive.reset_dedupe_index(CONFIG.index_params)
+    yield archive
+    archive.release()
+
+
+def _store(archive: Archive, url: str, body: str) -> int:
+    fp = fingerprint(body, CONFIG)
+    archive.stage_story_index(url, list(fp.band_keys))
+    return archive.insert_article({"url": url, "text": body, "text_hash": fp.text_hash})
+
+
+def _find(archive: Archive, url: str, body: str):
+    return find_duplicate(fingerprint(body, CONFIG), url_keys(url), archive, CONFIG)
+
+
+def test_find_duplicate_kinds(archive):
+    ids = {sid: _store(archive, f"https://herald.example/{sid}", text(sid)) for sid in STORIES}
+    verdict = _find(archive, "https://blog.example/copy", repost("nk-srbm-east-sea"))
+    assert (verdict.kind, verdict.article_id) == ("near", ids["nk-srbm-east-sea"])
+    assert CONFIG.near_threshold <= verdict.similarity < 1
+    verdict = _find(archive, "https://blog.example/ko", repost("ko-cruise-yellow-sea"))
+    assert (verdict.kind, verdict.article_id) == ("near", ids["ko-cruise-yellow-sea"])
+    reflowed = text("exports-october").replace("\n\n", " ").replace("'", "\u2019")
+    verdict = _find(archive, "https://mirror.example/x", reflowed)
+    assert (verdict.kind, verdict.article_id, verdict.similarity) == (
+        "exact", ids["exports-october"], 1.0,
+    )  # fmt: skip
+    verdict = _find(archive, "http://herald.example/samsung-q3/", text("samsung-q3"))
+    assert (verdict.kind, verdict.article_id) == ("url", ids["samsung-q3"])
+    fresh = (
+        "Heavy snow fell across Gangwon Province on Saturday, cutting off mountain roads and "
+        "delaying flights at Yangyang airport, as the first cold wave of the season arrived. "
+        "Forecasters said up to 30 centimetres could accumulate in higher areas by Sunday."
+    )
+    assert _find(archive, "https://herald.example/snow", fresh) is None
+
+
+# -- the pipeline --------------------------------------------------------------------------------
+@pytest.fixture
+def crawl(tmp_path):
+    """Dedupe and store steps of one crawler on a fresh archive: ``crawl.run(item)``."""
+
+    class Crawl:
+        def __init__(self, settings=None):
+            self.crawler = get_crawler(
+                settings_dict={"DB_PATH": str(tmp_path / "news.db"), **(settings or {})}
+            )
+            self.dedupe = build_from_crawler(DedupePipeline, self.crawler)
+            self.store = build_from_crawler(StorePipeline, self.crawler)
+            self.dedupe.open_spider()
+            self.store.open_spider()
+
+        def run(self, url: str, body: str, **fields) -> ArticleItem:
+            item = ArticleItem(url=url, text=body, site="test", **fields)
+            return self.store.process_item(self.dedupe.process_item(item))
+
+        def stat(self, name: str) -> int | None:
+            return self.crawler.stats.get_value(name)
+
+        def close(self):
+            self.store.close_spider()
+            self.dedupe.close_spider()
+
+    crawls = []
+
+    def make(settings=None):
+        crawls.append(Crawl(settings))
+        return crawls[-1]
+
+    yield make
+    for c in crawls:
+        if c.dedupe.archive is not None:
+            c.close()
+
+
+def test_pipeline_marks_sightings_and_counts_them(crawl, tmp_path):
+    c = crawl()
+    first = c.run("https://herald.example/a/nk-missile", text("nk-srbm-east-sea"))
+    assert first.duplicate_kind is None
+    assert first.text_hash == text_hash(text("nk-srbm-east-sea"))
+    c.run("https://herald.example/a/kospi", text("kospi-close-up"))
+    same_url = c.run(
+        "https://www.herald.example/a/nk-missile/?utm_source=twitter", text("nk-srbm-east-sea")
+    )
+    exact = c.run("https://mirror.example/1", text("nk-srbm-east-sea").replace("\n\n", "\n"))
+    near = c.run("https://blog.example/nk", repost("nk-srbm-east-sea"))
+    other_day = c.run("https://herald.example/a/kospi-2", text("kospi-close-down"))
+    assert (same_url.duplicate_kind, same_url.duplicate_of, same_url.similarity) == ("url", 1, 1.0)
+    assert (exact.duplicate_kind, exact.duplicate_of, exact.similarity) == ("exact", 1, 1.0)
+    assert (near.duplicate_kind, near.duplicate_of) == ("near", 1)
+    assert 0.5 <= near.similarity < 1
+    assert other_day.duplicate_kind is None
+    c.close()
+    stats = {k: c.stat(f"dedupe/{k}") for k in ("new", "url", "exact", "near", "version")}
+    assert stats == {"new": 3, "url": 1, "exact": 1, "near": 1, "version": None}
+    db = tmp_path / "news.db"
+    assert [r["url"] for r in rows(db, "SELECT url FROM articles ORDER BY id")] == [
+        "https://herald.example/a/nk-missile",
+        "https://herald.example/a/kospi",
+        "https://herald.example/a/kospi-2",
+    ]
+    dupes = rows(db, "SELECT url, article_id, kind, similarity FROM duplicates ORDER BY id")
+    assert [(d["kind"], d["article_id"]) for d in dupes] == [("url", 1), ("exact", 1), ("near", 1)]
+    assert c.stat("store/duplicates") == 3
+
+
+def test_revisited_url_with_changed_text_is_kept_as_a_version(crawl, tmp_path):
+    c = crawl()
+    url = "https://herald.example/a/nk-missile"
+    c.run(url, text("nk-srbm-east-sea"))
+    c.run(url, text("nk-srbm-east-sea"))  # unchanged: a sighting, no version
+    updated = text("nk-srbm-east-sea") + "\n\nThe launch was the 20th this year, officials said."
+    item = c.run(url, updated, title="Updated")
+    assert item.duplicate_kind == "url"
+    assert 0.8 < item.similarity < 1
+    c.run(url, updated)  # the same update again: no second version
+    blog = "https://blog.example/nk"
+    assert c.run(blog, repost("nk-srbm-east-sea")).duplicate_kind == "near"
+    # The copy's URL is known now, but its text was never stored: no version of the story.
+    again = c.run(blog, repost("nk-srbm-east-sea") + "\n\nShare this post!")
+    assert (again.duplicate_kind, again.duplicate_of) == ("url", 1)
+    c.close()
+    versions = rows(tmp_path / "news.db", "SELECT * FROM article_versions")
+    assert [(v["article_id"], v["url"], v["title"]) for v in versions] == [(1, url, "Updated")]
+    assert versions[0]["text"] == updated
+    assert rows(tmp_path / "news.db", "SELECT text FROM articles")[0]["text"] == text(
+        "nk-srbm-east-sea"
+    )
+    assert c.stat("dedupe/version") == 1
+    assert c.stat("dedupe/url") == 4
+
+
+def test_index_is_rebuilt_when_its_parameters_change(crawl, tmp_path):
+    c = crawl()
+    c.run("https://herald.example/ko", text("ko-srbm-east-sea"))
+    c.close()
+    c = crawl({"DEDUPE_SHINGLE_SIZE": 3, "DEDUPE_NUM_PERM": 128, "DEDUPE_BANDS": 32})
+    params = json.loads(c.dedupe.archive.dedupe_index_params())
+    assert (params["shingle_size"], params["num_perm"], params["bands"]) == (3, 128, 32)
+    near = c.run("https://blog.example/ko", repost("ko-srbm-east-sea"))
+    assert (near.duplicate_kind, near.duplicate_of) == ("near", 1)
+    c.close()
+    n = rows(tmp_path / "news.db", "SELECT COUNT(*) n FROM lsh_bands")[0]["n"]
+    assert n == 32 + 3
+
+
+def test_two_pipelines_of_one_process_share_their_stories(crawl, tmp_path):
+    """Two spiders of one process: the second sees the first's uncommitted story."""
+    a, b = crawl(), crawl()
+    assert a.dedupe.archive is b.dedupe.archive
+    a.run("https://herald.example/nk", text("nk-cruise-yellow-sea"))
+    item = b.run("https://blog.example/nk", repost("nk-cruise-yellow-sea"))
+    assert (item.duplicate_kind, item.duplicate_of) == ("near", 1)
+    a.close()
+    b.close()
+    assert rows(tmp_path / "news.db", "SELECT COUNT(*) n FROM articles")[0]["n"] == 1
+
+
+def test_not_configured_when_disabled(tmp_path):
+    crawler = get_crawler(settings_dict={"DEDUPE_ENABLED": False, "DB_PATH": str(tmp_path / "x")})
+    with pytest.raises(NotConfigured):
+        build_from_crawler(DedupePipeline, crawler)
+    assert not Path(tmp_path / "x").exists()
