@@ -4,16 +4,20 @@ real headless Chromium; the screenshots are kept under tests/artifacts/."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from crawler.browser import browser_executable
 from crawler.commands.datasette import ROOT, datasette_argv, metadata_for
+from tests.conftest import rows, scrapy
 from tests.opsdata import KOREA_TITLES, build_known_db
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -32,10 +36,9 @@ def _get(url: str) -> str:
         return response.read().decode("utf-8")
 
 
-@pytest.fixture
-def datasette(tmp_path):
+@contextmanager
+def serve(db: Path, tmp_path: Path) -> Iterator[str]:
     """Datasette started the way ``scrapy datasette`` starts it, on a free port."""
-    db = build_known_db(tmp_path / "news.db")
     metadata = tmp_path / "metadata.json"
     metadata.write_text(json.dumps(metadata_for(db)), encoding="utf-8")
     port = _free_port()
@@ -66,6 +69,12 @@ def datasette(tmp_path):
             proc.kill()
             proc.wait()
         proc.stderr.close()
+
+
+@pytest.fixture
+def datasette(tmp_path):
+    with serve(build_known_db(tmp_path / "news.db"), tmp_path) as base:
+        yield base
 
 
 def test_metadata_is_renamed_for_another_database_file():
@@ -121,3 +130,33 @@ def test_korea_stories_and_chart_in_a_browser(datasette, capsys):
     assert chart_png.stat().st_size > 5000
     with capsys.disabled():
         print(f"\nscreenshots: {stories_png} {chart_png}")  # noqa: T201 - the artifact paths
+
+
+def test_demo_korea_stories_in_a_browser(tmp_path, capsys):
+    """The real demo database: every Korea story the demo stored is on the page."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    db = tmp_path / "demo.db"
+    demo = scrapy("demo", "--port", "0", db=db)
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    korea = [r["title"] for r in rows(db, "SELECT title FROM articles WHERE is_korea = 1")]
+    sites = {r["site"] for r in rows(db, "SELECT site FROM articles WHERE is_korea = 1")}
+    assert len(korea) >= 7
+    ARTIFACTS.mkdir(exist_ok=True)
+    png = ARTIFACTS / "datasette-demo-korea-stories.png"
+    with serve(db, tmp_path) as base, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=browser_executable(), headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(f"{base}/demo/korea_stories")
+            table_text = page.locator("table.rows-and-columns").inner_text()
+            for title in korea:
+                assert title in table_text
+            page.screenshot(path=str(png), full_page=True)
+            page.goto(f"{base}/-/korea-chart?days=365")
+            legend = page.locator("svg.korea-chart").text_content()
+            for site in sites:
+                assert re.search(rf"{re.escape(site)} \(\d+\)", legend), site
+        finally:
+            browser.close()
+    with capsys.disabled():
+        print(f"\nscreenshot: {png}")  # noqa: T201 - the artifact path
