@@ -4,12 +4,12 @@ PY := $(VENV)/bin/python
 SCRAPY := $(VENV)/bin/scrapy
 PYTEST_ARGS ?=
 
-.PHONY: setup demo datasette test lint bench bench-clean bench-tag bench-dedupe faults
+.PHONY: setup demo datasette test lint bench bench-clean bench-tag bench-dedupe bench-distributed faults
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q -U pip
-	$(VENV)/bin/pip install -q -e ".[datasette]" --group dev
+	$(VENV)/bin/pip install -q -e ".[datasette,redis]" --group dev
 	touch $@
 
 setup: $(VENV)/.installed
@@ -34,8 +34,15 @@ bench-clean: setup  ## extraction + cleaning quality on ../shared/extraction-ben
 bench-tag: setup  ## Korea tagging on ../shared/korea-tagging/dev.csv vs the /korea/i regex
 	$(PY) bench/bench_tag.py
 
+BENCH_ARGS ?= --full
+bench: setup  ## throughput on a local nginx mirror: ceiling, naive, project, news-please; scale
+	$(PY) -m bench.perf $(BENCH_ARGS)
+
 faults: setup  ## fault suite: hostile pages, kills, locked/full disks, SSRF vectors (figures)
 	$(PY) bench/fault_suite.py
 
 bench-dedupe: setup  ## same-story links on a built corpus; 100k-story index memory
 	$(PY) bench/bench_dedupe.py
+
+bench-distributed: setup  ## 1, 2, 3 workers + one writer on Redis vs one machine (perf mirror)
+	$(PY) bench/bench_distributed.py

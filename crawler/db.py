@@ -623,6 +623,47 @@ class Archive:
             )
         self.flush()
 
+    def record_run(self, run: dict[str, Any]) -> int | None:
+        """Insert the finished run of another process (a distributed worker's report:
+        ``spider``, ``site``, ``started_at``, ``finished_at``, ``status``, ``pid``, ``host``,
+        ``stats``, ``problems``); ``None`` if that run is recorded already. Items it handed
+        to the writer count as its ``items_stored``."""
+        key = [run.get("host"), run.get("pid"), run.get("site"), run.get("started_at")]
+        known = self.db.execute(
+            "SELECT 1 FROM runs WHERE host = ? AND pid = ? AND site = ? AND started_at = ?", key
+        ).fetchone()
+        if known:
+            return None
+        stats = run.get("stats") or {}
+        errors = (
+            stats.get("log_count/ERROR", 0)
+            + stats.get("spider_exceptions_count", 0)
+            + stats.get("downloader/exception_count", 0)
+        )
+        with self.writing() as db:
+            cursor = db.execute(
+                "INSERT INTO runs (spider, site, started_at, finished_at, status, pid, host, "
+                "pages, items_stored, duplicates, dropped, errors, stats, problems) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    run.get("spider"),
+                    run.get("site"),
+                    run.get("started_at"),
+                    run.get("finished_at"),
+                    run.get("status"),
+                    run.get("pid"),
+                    run.get("host"),
+                    stats.get("response_received_count", 0),
+                    stats.get("store/inserted", 0) + stats.get("distributed/pushed", 0),
+                    stats.get("store/duplicates", 0),
+                    stats.get("item_dropped_count", 0),
+                    errors,
+                    json.dumps(stats, default=str, sort_keys=True),
+                    json.dumps(run.get("problems") or [], ensure_ascii=False),
+                ],
+            )
+        return cursor.lastrowid
+
     def recent_runs(
         self, site: str, *, limit: int = 10, before_id: int | None = None
     ) -> list[dict[str, Any]]:
@@ -702,6 +743,33 @@ class Archive:
             "SELECT article_id, last_seen FROM url_keys WHERE key = ?", [key]
         ).fetchone()
         return (row[0], row[1]) if row else None
+
+    def iter_url_keys(self, *, batch: int = 5000) -> Iterator[list[tuple[str, int, str | None]]]:
+        """Every URL key as ``(key, article_id, last_seen)``, in batches (key order): the
+        distributed writer publishes them for the workers' incremental skip."""
+        last = ""
+        while True:
+            rows = self.db.execute(
+                "SELECT key, article_id, last_seen FROM url_keys WHERE key > ? ORDER BY key "
+                "LIMIT ?",
+                [last, batch],
+            ).fetchall()
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+
+    def sighting_recorded(self, url: str, seen_at: str | None) -> bool:
+        """Whether the fetch of ``url`` at ``seen_at`` is already in the archive (as a story
+        or as a later sighting): an item delivered again by the distributed queue."""
+        if not seen_at:
+            return False
+        row = self.db.execute(
+            "SELECT 1 FROM articles WHERE url = ? AND fetched_at = ? "
+            "UNION ALL SELECT 1 FROM duplicates WHERE url = ? AND seen_at = ? LIMIT 1",
+            [url, seen_at, url, seen_at],
+        ).fetchone()
+        return row is not None
 
     # -- near-duplicate index (pipelines/dedupe.py) -----------------------------------------
     def story_for_text_hash(self, text_hash: str) -> int | None:

@@ -56,7 +56,8 @@ class SiteResult:
 
     @property
     def stored(self) -> int:
-        return self.get("store/inserted")
+        # A distributed worker hands its items to the writer instead (distributed/pushed).
+        return self.get("store/inserted") + self.get("distributed/pushed")
 
     @property
     def duplicates(self) -> int:

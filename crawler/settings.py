@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from crawler.browser import browser_executable
 
 BOT_NAME = "newscrawler"
@@ -96,13 +98,34 @@ STORE_BATCH_SIZE = 100
 STORE_FLUSH_INTERVAL = 2.0
 DB_BUSY_TIMEOUT = 30.0
 
+# -- throughput: CPU-heavy steps in worker processes (notes/readme-perf.md) -----------------
+POOL_WORKERS = os.cpu_count() or 1  # extraction, cleaning, MinHash; 0 = in the reactor thread
+POOL_MAX_JOBS = 0  # jobs running or queued at most (0 = 4 per worker); more callers wait
+
 EXTENSIONS = {
+    "crawler.pool.PoolExtension": 100,
     # log_count/<LEVEL> per crawler: in crawlall, one site's errors do not count for all.
     "scrapy.extensions.logcount.LogCount": None,
     "crawler.extensions.SiteLogCount": 0,
     "crawler.extensions.RunRecorder": 500,
     "crawler.progress.Progress": 900,  # after RunRecorder: the summary shows its verdict
 }
+
+# -- distributed mode: N workers on one Redis frontier, one writer (notes/readme-scaling.md) --
+# REDIS_URL set (redis://host:6379/0): crawl/crawlall run as workers of the shared frontier
+# (scrapy-redis) and push items to Redis; `scrapy ingest` alone writes DB_PATH. "" = one machine.
+REDIS_URL = ""
+ADDONS = {"crawler.distributed.addon.DistributedAddon": 0}  # does nothing without REDIS_URL
+DISTRIBUTED_PREFIX = "newscrawler"  # first part of every Redis key (one per archive)
+DISTRIBUTED_HEARTBEAT = 1.0  # seconds between a worker's heartbeats, per site
+DISTRIBUTED_IDLE_CLOSE = 10.0  # close a site after its frontier is empty and idle this long
+DISTRIBUTED_WORKER_TIMEOUT = 30.0  # a worker silent this long is dead: its requests requeued
+DISTRIBUTED_RUN_TTL = 600.0  # keys of a site's run outlive its workers' last heartbeat by this
+DISTRIBUTED_MAX_HELD = 0  # requests of a site one worker takes at once (0 = 2 x PER_DOMAIN)
+DISTRIBUTED_HTTP_CACHE_DAYS = 14.0  # sources' validators and bodies (conditional GET) in Redis
+DISTRIBUTED_BOILERPLATE_DAYS = 30.0  # learned boilerplate sightings in Redis expire after this
+INGEST_BATCH_SIZE = 100  # items the writer commits and acknowledges together
+INGEST_POLL_INTERVAL = 0.5  # seconds between the writer's looks at an empty queue
 
 # -- daily operations: crawlall, progress, anomaly checks (notes/readme-ops.md) -------------
 CRAWLALL_SITE_TIMEOUT = 600  # seconds per site (0 = none); then closespider_timeout

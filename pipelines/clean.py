@@ -19,6 +19,7 @@ from itemadapter import ItemAdapter
 from scrapy.exceptions import NotConfigured
 
 from crawler.db import Archive
+from crawler.pool import offload, pool_warm
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
@@ -592,6 +593,19 @@ class CleanConfig:
         )
 
 
+@lru_cache(maxsize=8)
+def _rules_from_file(path: str | None) -> Rules:
+    return load_rules(path)
+
+
+def clean_with_rules_file(
+    text: str | None, *, rules_file: str | None, **kwargs: Any
+) -> CleanResult:
+    """``clean_text`` with the rules of ``rules_file`` (default rules for ``None``), loaded
+    once per process: the job a pool worker runs (compiled rules are not sent along)."""
+    return clean_text(text, rules=_rules_from_file(rules_file), **kwargs)
+
+
 def _domain(url: str) -> str:
     return (urlsplit(url).hostname or "").lower().removeprefix("www.")
 
@@ -635,24 +649,61 @@ class CleanPipeline:
         text = adapter.get("text")
         if not text:
             return item
-        url = adapter.get("url") or ""
-        domain = adapter.get("domain") or _domain(url)
-        candidates: dict[str, str] = {}
-        frequent: set[str] = set()
-        if self.archive is not None and domain and url:
-            candidates = boilerplate_candidates(text)
-            if candidates:
-                frequent = self.archive.boilerplate_frequent(
-                    domain, candidates, min_articles=self.config.min_articles
-                )
+        if pool_warm():
+            return self._process_offloaded(item, adapter, text)
+        url, domain = self._where(adapter)
+        candidates = boilerplate_candidates(text) if self._learning(url, domain) else {}
         result = clean_text(
             text,
             title=adapter.get("title"),
             domain=domain,
             language=adapter.get("language"),
-            boilerplate=frequent,
+            boilerplate=self._frequent(domain, candidates),
             rules=self.rules,
         )
+        return self._apply(item, adapter, text, result, url, domain, candidates)
+
+    async def _process_offloaded(self, item: Any, adapter: ItemAdapter, text: str) -> Any:
+        """``process_item`` with the text work in the worker pool (``crawler/pool.py``)."""
+        url, domain = self._where(adapter)
+        candidates = (
+            await offload(boilerplate_candidates, text) if self._learning(url, domain) else {}
+        )
+        result = await offload(
+            clean_with_rules_file,
+            text,
+            rules_file=self.config.rules_file,
+            title=adapter.get("title"),
+            domain=domain,
+            language=adapter.get("language"),
+            boilerplate=self._frequent(domain, candidates),
+        )
+        return self._apply(item, adapter, text, result, url, domain, candidates)
+
+    def _where(self, adapter: ItemAdapter) -> tuple[str, str]:
+        url = adapter.get("url") or ""
+        return url, adapter.get("domain") or _domain(url)
+
+    def _learning(self, url: str, domain: str) -> bool:
+        return self.archive is not None and bool(domain) and bool(url)
+
+    def _frequent(self, domain: str, candidates: dict[str, str]) -> set[str]:
+        if not candidates or self.archive is None:
+            return set()
+        return self.archive.boilerplate_frequent(
+            domain, candidates, min_articles=self.config.min_articles
+        )
+
+    def _apply(
+        self,
+        item: Any,
+        adapter: ItemAdapter,
+        text: str,
+        result: CleanResult,
+        url: str,
+        domain: str,
+        candidates: dict[str, str],
+    ) -> Any:
         if candidates and self.archive is not None:
             self.archive.boilerplate_record(domain, url, candidates, cap=self.config.min_articles)
         if adapter.get("text_raw") is None:

@@ -10,6 +10,7 @@ from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 
 from crawler.db import Archive, ArchiveError, database_failures
+from crawler.distributed.config import distributed
 from crawler.spiders.base import NewsSpider, site_from_args
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ class Command(ScrapyCrawlCommand):
         if not (
             self.settings.getbool("STORE_ENABLED", True)
             or self.settings.getbool("RUNS_ENABLED", True)
-        ):
+        ) or distributed(self.settings):  # a distributed worker does not open DB_PATH
             return True
         try:
             Archive(

@@ -16,6 +16,7 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 from scrapy.settings import SETTINGS_PRIORITIES
 
+from crawler.distributed.config import distributed
 from crawler.lock import LockHeld, RunLock, lock_path_for
 from crawler.runner import (
     EXIT_LOCKED,
@@ -121,9 +122,12 @@ class Command(ScrapyCommand):
         limits = Limits.from_settings(self.settings)
         kinds = {k: loader.load(k) for k in KINDS}
         db_path = self.settings.get("DB_PATH")
-        lock = RunLock(lock_path_for(db_path))
+        # A worker of the distributed mode (REDIS_URL) does not touch DB_PATH: any number
+        # of them may run; `scrapy ingest`, the writer, holds the database's lock.
+        lock = None if distributed(self.settings) else RunLock(lock_path_for(db_path))
         try:
-            lock.acquire(note=f"scrapy crawlall {' '.join(sys.argv[2:])}".strip())
+            if lock is not None:
+                lock.acquire(note=f"scrapy crawlall {' '.join(sys.argv[2:])}".strip())
         except LockHeld as exc:
             print(
                 f"crawlall: another crawlall is running on {db_path} ({exc.path}: "
@@ -149,7 +153,8 @@ class Command(ScrapyCommand):
         finally:
             logging.root.removeHandler(handler)
             handler.close()
-            lock.release()
+            if lock is not None:
+                lock.release()
         if opts.verbose or self.exitcode:
             print(summary)
             print(f"log: {path}")

@@ -13,10 +13,17 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from scrapy_playwright.page import PageMethod
 
 from crawler.db import utcnow
-from crawler.extract import url_domain
+from crawler.extract import extract_article, url_domain
 from crawler.extract.encoding import decode_html
 from crawler.items import ArticleItem
-from crawler.limits import bounded_extract, failure_reason
+from crawler.limits import (
+    ExtractFailed,
+    ExtractTimeout,
+    bounded_extract,
+    failure_reason,
+    plain_item,
+)
+from crawler.pool import offload, pool_active
 from crawler.sites import Site, SitesError, parse_site
 
 if TYPE_CHECKING:
@@ -227,9 +234,12 @@ class NewsSpider(scrapy.Spider):
         )
 
     # -- articles -------------------------------------------------------------------------
-    def parse_article(self, response: Response, entry: dict[str, Any]) -> Iterable[ArticleItem]:
+    async def parse_article(
+        self, response: Response, entry: dict[str, Any]
+    ) -> AsyncIterator[ArticleItem]:
         """Article response -> ``ArticleItem``. Non-HTML responses still yield an item
-        (without text) so that the validate step counts and logs the drop."""
+        (without text) so that the validate step counts and logs the drop. Decoding and
+        extraction run in the worker pool (``crawler/pool.py``) when there is one."""
         content_type = response.headers.get(b"Content-Type", b"").decode("latin-1") or None
         base = {
             "site": self.site.name,
@@ -247,23 +257,73 @@ class NewsSpider(scrapy.Spider):
         if not _is_html(response, content_type):
             yield ArticleItem(url=response.url, domain=url_domain(response.url), **base)
             return
-        html, encoding = decode_html(response.body, content_type)
-        item = bounded_extract(  # EXTRACT_TIMEOUT: a pathological page cannot hang the crawl
-            self.crawler,
-            html=html,
-            url=response.url,
-            fallback=entry.get("fallback"),
-            content_type=content_type,
-            language=self.site.language,
-            timezone=self.site.timezone,
-        )
+        job = {
+            "url": response.url,
+            "fallback": entry.get("fallback"),
+            "content_type": content_type,
+            "language": self.site.language,
+            "timezone": self.site.timezone,
+        }
+        if pool_active():
+            item = await self._extract_in_pool(response.body, job)
+        else:
+            html, encoding = decode_html(response.body, content_type)
+            # EXTRACT_TIMEOUT: a pathological page cannot hang the crawl.
+            item = bounded_extract(self.crawler, html=html, **job)
+            if item is not None:
+                item.html = html
+                item.encoding = encoding
         if item is None:
             return
         for key, value in base.items():
             setattr(item, key, value)
-        item.html = html
-        item.encoding = encoding
         yield item
+
+    async def _extract_in_pool(self, body: bytes, job: dict[str, Any]) -> ArticleItem | None:
+        """``extract_page`` in a worker process, bounded by ``EXTRACT_TIMEOUT``; ``None``
+        (counted and logged as ``bounded_extract`` does) when it ran out of time or failed."""
+        stats = self.crawler.stats
+        try:
+            item = await offload(extract_page, body, **job)
+        except ExtractTimeout as exc:
+            stats.inc_value("extract/timeout")
+            stats.inc_value("article/failed/extract_timeout")
+            logger.warning("%s: not extracted: %s (EXTRACT_TIMEOUT)", job["url"], exc)
+            return None
+        except ExtractFailed as exc:
+            stats.inc_value("extract/failed")
+            stats.inc_value("article/failed/extract_error")
+            logger.error("%s: extraction failed: %s", job["url"], exc)
+            return None
+        return item
+
+
+def extract_page(
+    body: bytes,
+    *,
+    url: str,
+    fallback: dict[str, Any] | None,
+    content_type: str | None,
+    language: str | None,
+    timezone: str | None,
+) -> ArticleItem:
+    """Response body -> ``ArticleItem`` with its decoded ``html`` and ``encoding``, text fields
+    made plain: what the in-process path of ``NewsSpider.parse_article`` gives (the job a
+    pool worker runs)."""
+    html, encoding = decode_html(body, content_type)
+    item = plain_item(
+        extract_article(
+            html,
+            url,
+            fallback=fallback,
+            content_type=content_type,
+            language=language,
+            timezone=timezone,
+        )
+    )
+    item.html = html
+    item.encoding = encoding
+    return item
 
 
 async def wait_softly(page: Page, selector: str, timeout_ms: float) -> None:

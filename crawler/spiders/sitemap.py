@@ -18,10 +18,11 @@ from crawler.limits import cap_links, declares_entities, links_per_page_max, str
 from crawler.spiders.base import NewsSpider
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Generator, Iterable, Iterator
 
     import scrapy
     from scrapy.http import Response
+    from twisted.python.failure import Failure
 
 _SITEMAP_LINE_RE = re.compile(rb"^\s*sitemap\s*:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -136,20 +137,35 @@ class SitemapSpider(NewsSpider):
     def max_sitemap_bytes(self) -> int:
         return self.crawler.settings.getint("SITEMAP_MAX_BYTES", DEFAULT_MAX_SITEMAP_BYTES)
 
-    def parse(self, response: Response, depth: int = 0) -> Iterable[scrapy.Request]:
+    def parse(
+        self,
+        response: Response,
+        depth: int = 0,
+        pending: tuple[tuple[str, int], ...] = (),
+    ) -> Iterator[scrapy.Request]:
+        """Read one robots.txt, sitemap index or sitemap, then ask for the next sitemap:
+        the children of an index first, then ``pending`` (those still to read, with their
+        depth; see ``next_sitemap``)."""
+        children = yield from self.read_sitemap(response, depth)
+        yield from self.next_sitemap(children, pending)
+
+    def read_sitemap(
+        self, response: Response, depth: int
+    ) -> Generator[scrapy.Request, None, list[tuple[str, int]]]:
+        """Requests for what one robots.txt or sitemap lists; returns an index's children."""
         body = response.body
         if response.url.lower().endswith("/robots.txt"):
             for match in _SITEMAP_LINE_RE.finditer(body):
                 url = urljoin(response.url, match.group(1).decode("utf-8", "replace"))
                 yield self.source_request(url, callback=self.parse, cb_kwargs={"depth": depth})
-            return
+            return []
         if body.startswith(_GZIP_MAGIC):
             try:
                 body = gunzip_limited(body, self.max_sitemap_bytes)
             except (OSError, EOFError, SitemapTooLarge) as exc:
                 self.crawler.stats.inc_value("sitemap/invalid")
                 self.logger.error("sitemap %s: cannot inflate: %s", response.url, exc)
-                return
+                return []
         if declares_entities(body):
             self.crawler.stats.inc_value("sitemap/entities_refused")
             self.logger.warning("sitemap %s declares XML entities: not expanded", response.url)
@@ -157,25 +173,45 @@ class SitemapSpider(NewsSpider):
         if kind not in ("index", "urlset"):
             self.crawler.stats.inc_value("sitemap/invalid")
             self.logger.error("sitemap %s is not a sitemap (root <%s>)", response.url, kind)
-            return
+            return []
         self.crawler.stats.inc_value(f"sitemap/{kind}_entries", len(entries))
         if kind == "index":
             if depth >= 3:
                 self.logger.warning("sitemap %s: index nested too deep; ignored", response.url)
-                return
+                return []
             children = [e for e in newest_first(entries) if not self.too_old(e.timestamp)]
-            for entry in children[: self.site.max_pages]:
-                yield self.source_request(
-                    urljoin(response.url, entry.loc),
-                    callback=self.parse,
-                    cb_kwargs={"depth": depth + 1},
-                )
-            return
+            return [
+                (urljoin(response.url, e.loc), depth + 1) for e in children[: self.site.max_pages]
+            ]
         limit = links_per_page_max(self.crawler)
         wanted = self.sitemap_articles(entries, response.url)
         yield from self.article_requests(
             cap_links(wanted, limit, self.crawler, where=f"sitemap {response.url}")
         )
+        return []
+
+    def next_sitemap(self, *queues: Iterable[tuple[str, int]]) -> Iterator[scrapy.Request]:
+        """The request for the first of the sitemaps still to read (the rest ride along in
+        its ``pending``), at a lower priority than article requests: it goes out once the
+        articles of the sitemaps before it have left the scheduler, which so holds one
+        sitemap's articles at a time, not a whole site's (flat memory on big sites). Nothing
+        more is read once ``max_articles`` is reached."""
+        pending = tuple(entry for queue in queues for entry in queue)
+        if not pending or self.article_budget_left <= 0:
+            return
+        (url, depth), rest = pending[0], pending[1:]
+        yield self.source_request(
+            url,
+            callback=self.parse,
+            errback=self.sitemap_failed,
+            cb_kwargs={"depth": depth, "pending": rest},
+            priority=-1,
+        )
+
+    def sitemap_failed(self, failure: Failure) -> Iterator[scrapy.Request]:
+        """A sitemap of the queue failed: counted and logged; the next one is read."""
+        self.source_failed(failure)
+        yield from self.next_sitemap(failure.request.cb_kwargs.get("pending", ()))
 
     def sitemap_articles(
         self, entries: list[SitemapEntry], source: str

@@ -1,0 +1,1 @@
+"""Throughput benchmark of the crawler (python -m bench.perf)."""

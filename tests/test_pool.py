@@ -1,0 +1,159 @@
+"""The worker pool gives what the in-process path gives: the steps' pure functions run both
+ways, and whole crawls with POOL_WORKERS=0 and =2 store the same rows."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from scrapy.settings import Settings
+
+from crawler.limits import ExtractTimeout
+from crawler.pool import PoolConfig, offload, pool_active
+from crawler.spiders.base import extract_page
+from pipelines.clean import boilerplate_candidates, clean_with_rules_file
+from pipelines.dedupe import DedupeConfig, fingerprint
+from tests.conftest import FIXTURES, ROOT, rows, scrapy
+
+PAGES = sorted((FIXTURES / "sites" / "pub").rglob("*.html")) + sorted(
+    (FIXTURES / "sites" / "agg").rglob("*.html")
+)
+
+
+def run_in_pool(jobs: list[tuple], tmp_path: Path, **config: object) -> dict:
+    """``jobs`` through a real WorkerPool in a subprocess (tests/poolcheck.py)."""
+    spec = {
+        "config": {"workers": 2, "max_jobs": 4, "timeout": 20.0, "memory_mb": 0, **config},
+        "jobs": jobs,
+    }
+    source, target = tmp_path / "jobs.pickle", tmp_path / "results.pickle"
+    source.write_bytes(pickle.dumps(spec))
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.poolcheck", str(source), str(target)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return pickle.loads(target.read_bytes())
+
+
+def page_jobs() -> list[tuple]:
+    jobs = []
+    for path in PAGES:
+        body = path.read_bytes()
+        kwargs = {
+            "url": f"http://127.0.0.1:8000/{path.name}",
+            "fallback": {"title": "Fallback title", "published": "2026-11-20"},
+            "content_type": "text/html",
+            "language": None,
+            "timezone": "Asia/Seoul",
+        }
+        jobs.append((extract_page, (body,), kwargs))
+    return jobs
+
+
+def test_pure_functions_give_the_same_results_in_the_pool(tmp_path):
+    assert PAGES
+    jobs = page_jobs()
+    expected = [fn(*args, **kwargs) for fn, args, kwargs in jobs]
+    texts = [item.text for item in expected if item.text]
+    assert len(texts) >= 5
+    config = DedupeConfig()
+    for item in list(expected):
+        if not item.text:
+            continue
+        kwargs = {"rules_file": None, "title": item.title, "domain": "pub.test"}
+        jobs.append((clean_with_rules_file, (item.text,), kwargs))
+        expected.append(clean_with_rules_file(item.text, **kwargs))
+        jobs.append((boilerplate_candidates, (item.text,), {}))
+        expected.append(boilerplate_candidates(item.text))
+        jobs.append((fingerprint, (item.text, config), {}))
+        expected.append(fingerprint(item.text, config))
+    out = run_in_pool(jobs, tmp_path)
+    assert [status for status, _ in out["results"]] == ["ok"] * len(jobs)
+    for (_, got), want in zip(out["results"], expected, strict=True):
+        assert got == want
+    # Back-pressure: never more than max_jobs running or queued.
+    assert out["stats"]["max_open"] <= 4
+    assert out["stats"]["done"] == len(jobs)
+    assert out["stats"]["restarts"] == 0
+
+
+def test_a_job_past_its_deadline_loses_its_worker_and_the_next_job_runs(tmp_path):
+    jobs = [
+        (time.sleep, (30,), {}),
+        (int, ("42",), {}),
+        (int, ("not a number",), {}),
+    ]
+    started = time.monotonic()
+    out = run_in_pool(jobs, tmp_path, workers=1, timeout=1.0)
+    assert time.monotonic() - started < 30
+    (s1, v1), (s2, v2), (s3, v3) = out["results"]
+    assert s1 == "error"
+    assert isinstance(v1, ExtractTimeout)
+    assert (s2, v2) == ("ok", 42)
+    assert s3 == "error"
+    assert isinstance(v3, ValueError)  # the job's own exception, raised as is
+    assert out["stats"]["restarts"] == 1
+
+
+def test_offload_without_a_pool_runs_in_process():
+    assert not pool_active()
+    coro = offload(int, "7")
+    with pytest.raises(StopIteration) as stop:
+        coro.send(None)
+    assert stop.value.value == 7
+
+
+def test_pool_config_from_settings():
+    config = PoolConfig.from_settings(Settings({"POOL_WORKERS": 3, "EXTRACT_TIMEOUT": 5}))
+    assert (config.workers, config.max_jobs, config.timeout) == (3, 12, 5.0)
+    assert PoolConfig.from_settings(Settings({"POOL_WORKERS": 0})).max_jobs == 4
+    assert PoolConfig.from_settings(Settings({"POOL_WORKERS": 2, "POOL_MAX_JOBS": 1})).max_jobs == 2
+    with pytest.raises(ValueError, match="POOL_WORKERS"):
+        PoolConfig.from_settings(Settings({"POOL_WORKERS": -1}))
+
+
+def _crawl(sites, db: Path, workers: int) -> dict:
+    pub = sites.base_urls["pub"]
+    agg = sites.base_urls["agg"]
+    settings = ["-s", f"POOL_WORKERS={workers}", "-s", "CONCURRENT_REQUESTS=1"]
+    if workers == 0:
+        settings += ["-s", "EXTRACT_TIMEOUT=0"]  # everything in the reactor thread
+    for args in (
+        ("crawl", "sitemap", "-a", f"url={pub}/sitemap_index.xml", "-a", "max_pages=5"),
+        ("crawl", "feed", "-a", f"url={pub}/feed.rss"),
+        ("crawl", "aggregator", "-a", f"url={agg}/", "-a", "link_selector=ol.stories"),
+        ("crawl", "aggregator", "-a", f"url={agg}/r/korea.rss", "-s", "INCREMENTAL_ENABLED=False"),
+    ):
+        result = scrapy(*args, *settings, db=db)
+        assert result.returncode == 0, result.stderr[-3000:]
+    stats = json.loads(rows(db, "SELECT stats FROM runs ORDER BY id LIMIT 1")[0]["stats"])
+    assert stats.get("pool/workers") == (workers or None)
+    skip = {"id", "fetched_at"}
+    articles = {
+        r["url"]: {k: v for k, v in r.items() if k not in skip}
+        for r in rows(db, "SELECT * FROM articles")
+    }
+    duplicates = sorted(
+        (d["url"], d["kind"], d["similarity"]) for d in rows(db, "SELECT * FROM duplicates")
+    )
+    return {"articles": articles, "duplicates": duplicates}
+
+
+def test_a_crawl_stores_the_same_rows_with_and_without_the_pool(sites, tmp_path):
+    in_process = _crawl(sites, tmp_path / "zero.db", 0)
+    pooled = _crawl(sites, tmp_path / "two.db", 2)
+    assert in_process["articles"]
+    assert pooled["articles"].keys() == in_process["articles"].keys()
+    for url, row in in_process["articles"].items():
+        assert pooled["articles"][url] == row, url
+    assert pooled["duplicates"] == in_process["duplicates"]
