@@ -20,12 +20,15 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from crawler.urls import url_keys
+
+if TYPE_CHECKING:
+    from scrapy.settings import BaseSettings
 
 logger = logging.getLogger(__name__)
 
@@ -444,6 +447,18 @@ class Archive:
                 archive = cls._open[key] = cls(path, **options)
             archive._users += 1
             return archive
+
+    @classmethod
+    def for_settings(cls, settings: BaseSettings, path: str | Path | None = None) -> Archive:
+        """``acquire`` with the options of ``settings`` (``DB_BUSY_TIMEOUT``,
+        ``STORE_BATCH_SIZE``, ``STORE_FLUSH_INTERVAL``) for ``path`` (default ``DB_PATH``):
+        every user of a crawl opens it this way, so whichever comes first, the options hold."""
+        return cls.acquire(
+            path if path is not None else settings.get("DB_PATH", "data/news.db"),
+            busy_timeout=settings.getfloat("DB_BUSY_TIMEOUT", 30.0),
+            batch_size=settings.getint("STORE_BATCH_SIZE", 100),
+            flush_interval=settings.getfloat("STORE_FLUSH_INTERVAL", 2.0),
+        )
 
     def release(self) -> None:
         """Drop one reference; the last one commits and closes the connection."""

@@ -55,7 +55,7 @@ class RunRecorder:
         return ext
 
     def spider_opened(self, spider: Spider) -> None:
-        self.archive = Archive.acquire(self.db_path)
+        self.archive = Archive.for_settings(self.crawler.settings, self.db_path)
         site = getattr(spider, "site", None)
         kind = getattr(spider, "kind", "") or spider.name
         self.site = site.name if site else spider.name

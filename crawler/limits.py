@@ -190,9 +190,10 @@ class ExtractFailed(Exception):
     """The extraction raised, ran out of memory, or its worker process died."""
 
 
-def _worker_main(conn: Connection, parent: int, memory_mb: int) -> None:
-    """Child process: extract pages sent over ``conn`` until the parent goes away."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the crawler's to handle
+def prepare_worker_process(parent: int, memory_mb: int) -> None:
+    """In a freshly spawned worker process: ignore Ctrl-C (the crawler's to handle), cap the
+    address space at ``memory_mb`` (0 = no cap) and exit once ``parent`` is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if memory_mb > 0:
         with contextlib.suppress(ImportError, ValueError, OSError):
             import resource
@@ -206,6 +207,11 @@ def _worker_main(conn: Connection, parent: int, memory_mb: int) -> None:
         os._exit(0)  # the crawler was killed: nothing left to work for
 
     threading.Thread(target=orphaned, daemon=True).start()
+
+
+def _worker_main(conn: Connection, parent: int, memory_mb: int) -> None:
+    """Child process: extract pages sent over ``conn`` until the parent goes away."""
+    prepare_worker_process(parent, memory_mb)
     from crawler.extract import extract_article
 
     conn.send(("ready", None))

@@ -7,9 +7,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import signal
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass
 from importlib import import_module
@@ -22,7 +20,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReadDescriptor
 from zope.interface import implementer
 
-from crawler.limits import ExtractFailed, ExtractTimeout
+from crawler.limits import ExtractFailed, ExtractTimeout, prepare_worker_process
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -81,19 +79,7 @@ class PoolConfig:
 # -- the worker process -----------------------------------------------------------------------
 def _worker_main(conn: Connection, parent: int, memory_mb: int) -> None:
     """Child process: run ``(fn, args, kwargs)`` jobs from ``conn`` until the parent goes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the crawler's to handle
-    if memory_mb > 0:
-        with contextlib.suppress(ValueError, OSError):
-            import resource
-
-            limit = memory_mb * 1024 * 1024
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    def orphaned() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(0)  # the crawler was killed: nothing left to work for
-
+    prepare_worker_process(parent, memory_mb)
     sending = threading.Lock()  # the warm-up thread and the job loop both write to conn
 
     def send(message: tuple[str, Any]) -> None:
@@ -107,7 +93,6 @@ def _worker_main(conn: Connection, parent: int, memory_mb: int) -> None:
         with contextlib.suppress(OSError, ValueError):
             send(("warm", None))
 
-    threading.Thread(target=orphaned, daemon=True).start()
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             import_module(name)

@@ -630,7 +630,7 @@ class CleanPipeline:
 
     def open_spider(self) -> None:
         if self.config.learn:
-            self.archive = Archive.acquire(self.config.db_path)
+            self.archive = Archive.for_settings(self.crawler.settings, self.config.db_path)
 
     def close_spider(self) -> None:
         if self.archive is not None:

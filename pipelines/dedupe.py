@@ -358,7 +358,7 @@ class DedupePipeline:
         return cls(crawler, DedupeConfig.from_settings(crawler.settings))
 
     def open_spider(self) -> None:
-        self.archive = Archive.acquire(self.config.db_path)
+        self.archive = Archive.for_settings(self.crawler.settings, self.config.db_path)
         stored = self.archive.dedupe_index_params()
         if stored != self.config.index_params:
             if stored is not None:

@@ -73,12 +73,7 @@ class StorePipeline:
 
     def open_spider(self) -> None:
         try:
-            self.archive = Archive.acquire(
-                self.config.db_path,
-                busy_timeout=self.config.busy_timeout,
-                batch_size=self.config.batch_size,
-                flush_interval=self.config.flush_interval,
-            )
+            self.archive = Archive.for_settings(self.crawler.settings, self.config.db_path)
         except ArchiveError as exc:
             # Read-only file, full disk, locked past DB_BUSY_TIMEOUT: fetch nothing that
             # cannot be kept. The crawl command exits non-zero (database_failures).

@@ -691,6 +691,9 @@ fetch("/redirect-to-canary").catch(() => 0);
 fetch("http://2130706434:{self.canary.server_address[1]}/odd").catch(() => 0);
 try {{ new WebSocket("{ws}/ws"); }} catch (e) {{}}
 navigator.sendBeacon && navigator.sendBeacon("{c}/beacon", "x");
+// #sent: the crawl waits for it (wait_for), so every request above has been routed
+setTimeout(() => {{ const d = document.createElement("div"); d.id = "sent";
+  document.body.appendChild(d); }}, 500);
 </script>""",
         )
 

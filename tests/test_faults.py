@@ -304,6 +304,29 @@ def test_lock_held_past_busy_timeout_stops_with_a_clear_error(tmp_path):
     assert _count(db) == 2
 
 
+def test_every_user_opens_the_archive_with_the_settings_options(tmp_path):
+    """Whichever component of a crawl opens the database first (the incremental middleware,
+    the runs extension, a pipeline), DB_BUSY_TIMEOUT and the batch settings hold."""
+    from scrapy.settings import Settings
+
+    from crawler.db import Archive
+
+    settings = Settings(
+        {"DB_PATH": str(tmp_path / "news.db"), "DB_BUSY_TIMEOUT": 1.5,
+         "STORE_BATCH_SIZE": 7, "STORE_FLUSH_INTERVAL": 0.25}
+    )  # fmt: skip
+    first = Archive.for_settings(settings)
+    second = Archive.for_settings(settings, tmp_path / "news.db")
+    try:
+        assert second is first
+        assert (first.busy_timeout, first.batch_size, first.flush_interval) == (1.5, 7, 0.25)
+        timeout_ms = first.db.execute("PRAGMA busy_timeout").fetchone()[0]
+        assert timeout_ms == 1500
+    finally:
+        second.release()
+        first.release()
+
+
 # -- disk full, read-only -------------------------------------------------------------------------
 def _limit_file_size(limit: int):
     def preexec() -> None:

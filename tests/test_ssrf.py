@@ -294,7 +294,8 @@ def test_rendered_page_scripts_cannot_reach_undeclared_hosts(tmp_path):
     with FaultServer() as server:
         result = crawl(
             "crawl", "listing", "-a", f"url={server.base}/js/", "-a", "article_pattern=/js/story",
-            "-a", "render_js=true", "-s", "PLAYWRIGHT_PAGE_LIFETIME=30", db=db,
+            "-a", "render_js=true", "-a", "wait_for=#sent", "-s", "PLAYWRIGHT_PAGE_LIFETIME=30",
+            db=db,
         )  # fmt: skip
         hits = list(server.canary.hits)
         stored = stored_paths(db, server.base)

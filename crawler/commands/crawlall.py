@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
-from scrapy.settings import SETTINGS_PRIORITIES
 
+from crawler.commands import quiet_unless_verbose
 from crawler.distributed.config import distributed
 from crawler.lock import LockHeld, RunLock, lock_path_for
 from crawler.runner import (
@@ -106,12 +106,7 @@ class Command(ScrapyCommand):
         super().process_options(args, opts)
         if opts.sites:
             self.settings.set("SITES_FILE", opts.sites, priority="cmdline")
-        # The log goes to the rotating file (stderr too with -v, or -L / --logfile given);
-        # the per-crawler progress lines are for `scrapy crawl` in a terminal.
-        quiet = {"LOG_ENABLED": bool(opts.verbose), "PROGRESS_ENABLED": False}
-        for name, value in quiet.items():
-            if self.settings.getpriority(name) < SETTINGS_PRIORITIES["cmdline"]:
-                self.settings.set(name, value, priority="cmdline")
+        quiet_unless_verbose(self.settings, opts.verbose)
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if args:

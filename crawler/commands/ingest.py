@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
-from scrapy.settings import SETTINGS_PRIORITIES
 
+from crawler.commands import quiet_unless_verbose
 from crawler.db import database_failures
 from crawler.distributed.config import DistributedConfig, connect, distributed
 from crawler.lock import LockHeld, RunLock, lock_path_for
@@ -88,10 +88,7 @@ class Command(ScrapyCommand):
             raise UsageError("--idle must be >= 0", print_help=False)
         self.settings.set("INGEST_UNTIL_EMPTY", opts.until_empty, priority="cmdline")
         self.settings.set("INGEST_IDLE", opts.idle, priority="cmdline")
-        quiet = {"LOG_ENABLED": bool(opts.verbose), "PROGRESS_ENABLED": False}
-        for name, value in quiet.items():
-            if self.settings.getpriority(name) < SETTINGS_PRIORITIES["cmdline"]:
-                self.settings.set(name, value, priority="cmdline")
+        quiet_unless_verbose(self.settings, opts.verbose)
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         import redis  # late import: the distributed mode's client

@@ -57,7 +57,7 @@ class Command(ScrapyCommand):
         if opts.dry_run:
             settings.set("CLEAN_LEARN", False, priority="cmdline")  # learning would write
         try:
-            archive = Archive.acquire(db_path)
+            archive = Archive.for_settings(self.settings, db_path)
         except ArchiveError as exc:
             raise UsageError(str(exc), print_help=False) from None
         try:

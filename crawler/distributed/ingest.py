@@ -151,7 +151,7 @@ class IngestSpider(scrapy.Spider):
     async def start(self) -> AsyncIterator[Any]:
         assert self.ingest is not None
         assert self.queue is not None
-        self.archive = Archive.acquire(self.ingest.db_path)
+        self.archive = Archive.for_settings(self.crawler.settings, self.ingest.db_path)
         self.publish_all()
         stats = self.crawler.stats
         empty_since: float | None = None

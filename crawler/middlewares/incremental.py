@@ -100,7 +100,7 @@ class _ArchiveUser:
 
     def _archive(self) -> Archive:
         if self.archive is None:
-            self.archive = Archive.acquire(self.config.db_path)
+            self.archive = Archive.for_settings(self.crawler.settings, self.config.db_path)
         return self.archive
 
 
