@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
+from copy import deepcopy
 
 import lxml.etree
 import lxml.html
 import trafilatura
+from lxml.html import HtmlElement
 from readability import Document
 from readability.readability import Unparseable
+from trafilatura.settings import MANUALLY_CLEANED
+from trafilatura.utils import INVALID_XML_CHARS, load_html
 
 logger = logging.getLogger(__name__)
 
@@ -33,37 +38,132 @@ trafilatura stopped at an ad row or a widget that split the article in two)."""
 _WORD_RE = re.compile(r"\w+")
 # Inline wrappers inside paragraphs: favor_precision prunes some of them by their class
 # name ("link", "share" ...) and so drops words from the middle of a sentence.
-_INLINE_SPANS = "//p//span | //li//span | //blockquote//span"
+_INLINE_SPANS = lxml.etree.XPath("//p//span | //li//span | //blockquote//span")
+
+# Elements whose text never reaches trafilatura's output: its tree cleaning deletes them
+# (MANUALLY_CLEANED) on every extraction path, except a <form> holding the main content and
+# a <figure> holding a table (both kept as containers) and <math> (its LaTeX is kept).
+_TEXTLESS_TAGS = tuple(sorted(set(MANUALLY_CLEANED) - {"form", "figure", "math"}))
+_LISTS = ("ul", "ol", "dl", "menu")
+_COUNT_ELEMENTS = lxml.etree.XPath("count(descendant-or-self::*)")
+_COUNT_ITEMS = lxml.etree.XPath("count(.//li | .//dt | .//dd)")
+_COUNT_CELLS = lxml.etree.XPath("count(.//td | .//th)")
+_COUNT_ROWS = lxml.etree.XPath("count(.//tr | .//caption)")
+# Characters trafilatura's plain-text output may add around one element of the page (line
+# breaks and spaces between blocks, which readability may also wrap into a new <p>), around
+# a list item ("- ", and two spaces of indent per nesting level), around a table cell
+# ("| ", " | " and the "---|" of a header row) and a table row (line breaks, "|").
+_PER_ELEMENT = 4
+_PER_ITEM = 3
+_PER_NESTING = 2
+_PER_CELL = 7
+_PER_ROW = 6
+_MAX_SPAN = 100  # trafilatura's cap on colspan
 
 
-def _prepare(html: str) -> str:
-    """``html`` with inline ``<span>`` wrappers inside paragraphs unwrapped (text kept)."""
+def _span(cell: HtmlElement) -> int:
+    """The columns a table cell spans, read as trafilatura reads them."""
+    value = cell.get("colspan", "1")
+    return min(int(value), _MAX_SPAN) if value.isdecimal() else 1
+
+
+def max_text_length(tree: HtmlElement) -> float:
+    """An upper bound on the length of the text trafilatura (``_OPTIONS``, plain text) can
+    take from ``tree`` or from any document built of parts of it: readability's summary is
+    made of whole elements of the page (it renames ``<div>`` to ``<p>`` and wraps loose text
+    in new ``<p>``, and adds no text).
+
+    That text is made of the words of the page outside the elements trafilatura deletes
+    (white space collapsed, kept as is in ``<pre>`` and ``<code>``), plus the separators and
+    the list and table markers it writes. ``inf`` when the page has ``<math>``, whose
+    formulas trafilatura takes from attributes. Used to skip readability when its body
+    cannot be long enough to replace trafilatura's (``SUPERSET_MIN_GROWTH``).
+    """
+    root = tree.find("body")
+    if root is None:
+        root = tree
+    if root.find(".//math") is not None:
+        return float("inf")
+    root = deepcopy(root)
     try:
-        tree = lxml.html.document_fromstring(html)
+        lxml.etree.strip_elements(root, *_TEXTLESS_TAGS, with_tail=False)
+    except ValueError:  # lxml refuses to move text holding a control character
+        return float("inf")
+    # trafilatura's text is NFC: that may split a character in two (composition exclusions)
+    words = unicodedata.normalize("NFC", root.text_content()).split()
+    length = sum(map(len, words)) + len(words) + 1  # each word, one space after it
+    length += _PER_ELEMENT * int(_COUNT_ELEMENTS(root))
+    length += _PER_ITEM * int(_COUNT_ITEMS(root))
+    length += _PER_NESTING * sum(int(_COUNT_ITEMS(lst)) for lst in root.iter(*_LISTS))
+    length += _PER_CELL * int(_COUNT_CELLS(root))
+    for table in root.iter("table"):
+        # trafilatura pads every row (and caption) to the widest row, spans included; no
+        # row is wider than all the table's cells side by side
+        width = sum(_span(cell) for cell in table.iter("td", "th"))
+        length += (int(_COUNT_ROWS(table)) + 1) * (_PER_CELL * width + _PER_ROW)
+    length += sum(len(element.text_content()) for element in root.iter("pre", "code"))
+    return length
+
+
+def parse_html(html: str) -> HtmlElement | None:
+    """``html`` as the tree ``extract_body`` (and the page metadata) read; ``None`` when
+    lxml cannot parse it."""
+    try:
+        return lxml.html.document_fromstring(html)
     except (lxml.etree.ParserError, ValueError):
-        return html
-    spans = tree.xpath(_INLINE_SPANS)
-    if not spans:
-        return html
-    for span in spans:
-        span.drop_tag()
-    return lxml.html.tostring(tree, encoding="unicode")
+        return None
 
 
-def _trafilatura(html: str, url: str | None) -> str | None:
-    return trafilatura.extract(html, url=url, output_format="txt", **_OPTIONS) or None
+def _prepare(html: str, tree: HtmlElement | None) -> tuple[str | HtmlElement, str | HtmlElement]:
+    """The inputs for trafilatura and for readability: ``html`` with inline ``<span>``
+    wrappers inside paragraphs unwrapped (text kept).
+
+    Without such spans that is ``html`` itself. Otherwise it is one private copy of
+    ``tree`` for both, without comments and processing instructions (the tree trafilatura
+    would parse from it serialized: its parser drops them, readability's cleaner too), or
+    that copy serialized when the page has control characters (trafilatura deletes them
+    from a page it parses). ``tree`` itself is not modified.
+    """
+    if tree is None or not _INLINE_SPANS(tree):
+        return html, html
+    prepared = deepcopy(tree)
+    try:
+        for span in _INLINE_SPANS(prepared):
+            span.drop_tag()
+    except ValueError:  # lxml refuses to move text holding a control character
+        logger.debug("control characters in a paragraph: spans kept")
+        return html, html
+    if INVALID_XML_CHARS.search(html):
+        prepared = lxml.html.tostring(prepared, encoding="unicode")
+        return prepared, prepared
+    lxml.etree.strip_tags(prepared, lxml.etree.Comment, lxml.etree.ProcessingInstruction)
+    return prepared, prepared
 
 
-def _readability(html: str, url: str | None) -> str | None:
-    """The body readability-lxml chooses, turned into text by trafilatura."""
+def _trafilatura(page: str | HtmlElement, url: str | None) -> str | None:
+    """trafilatura's text; it works on a copy of a tree it is given."""
+    return trafilatura.extract(page, url=url, output_format="txt", **_OPTIONS) or None
+
+
+def _readability(page: str | HtmlElement, url: str | None, text: str | None) -> str | None:
+    """The body readability-lxml chooses, turned into text by trafilatura; ``None`` as soon
+    as it is sure that body cannot replace ``text`` (too short, see ``is_superset``).
+
+    A tree ``page`` is modified (readability drops hidden elements from its input).
+    """
     try:
         # No url: readability would make every link absolute first (a fifth of its time),
         # and links do not reach the text.
-        summary = Document(html).summary(html_partial=False)
+        summary = Document(page).summary(html_partial=False)
     except (Unparseable, lxml.etree.LxmlError, ValueError, TypeError) as exc:
         logger.debug("%s: readability failed: %s", url, exc)
         return None
-    return _trafilatura(summary, url)
+    tree = load_html(summary)  # what trafilatura.extract(summary) parses
+    if tree is None:
+        return None
+    if text and max_text_length(tree) < SUPERSET_MIN_GROWTH * len(text):
+        return None
+    return _trafilatura(tree, url)
 
 
 def _shingles(text: str) -> set[tuple[str, ...]]:
@@ -81,22 +181,33 @@ def is_superset(longer: str, shorter: str) -> bool:
     return len(inner & _shingles(longer)) / len(inner) >= SUPERSET_MIN_CONTAINED
 
 
-def extract_body(html: str, url: str | None = None) -> str | None:
+def extract_body(
+    html: str | bytes, url: str | None = None, *, tree: HtmlElement | None = None
+) -> str | None:
     """Return the main text of ``html`` as plain text (paragraphs split by blank lines).
 
     trafilatura (favor_precision) gives the body; when readability-lxml's choice of the
     article container yields a clear superset of it (trafilatura kept only the part before
     an ad row), that text is used instead. ``None`` when the page has no recognisable
     main text.
+
+    ``tree`` is ``parse_html(html)`` when the caller has it already (it is not modified).
+    readability runs only when the page holds enough text for its body to be a superset
+    (``max_text_length``): the result is the same as without that shortcut.
     """
     if isinstance(html, bytes):
         html = html.decode("utf-8", "replace")
     html = html.replace("\x00", "")
     if not html.strip():
         return None
-    prepared = _prepare(html)
-    text = _trafilatura(prepared, url)
-    alternative = _readability(prepared, url)
+    if tree is None:
+        tree = parse_html(html)
+    page, for_readability = _prepare(html, tree)
+    text = _trafilatura(page, url)
+    alternative = None
+    if not text or tree is None or max_text_length(tree) >= SUPERSET_MIN_GROWTH * len(text):
+        # after trafilatura: readability modifies a tree it is given
+        alternative = _readability(for_readability, url, text)
     if alternative and (not text or is_superset(alternative, text)):
         logger.debug(
             "%s: readability body used (%d vs %d chars)", url, len(alternative), len(text or "")
