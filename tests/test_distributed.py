@@ -178,6 +178,16 @@ def write_sites(path: Path, text: str) -> Path:
     return path
 
 
+def news_feed_site(tmp_path: Path, servers: SiteServers) -> Path:
+    """A sites file with the one feed site "news" of ``make_site``."""
+    return write_sites(tmp_path / "sites.toml", f"""
+[[site]]
+name = "news"
+kind = "feed"
+start_urls = ["{servers.base_urls["news"]}/feed.rss"]
+""")  # fmt: skip
+
+
 HOLD_LOCK = (
     "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
     "print('locked', flush=True); time.sleep(30)"
@@ -500,12 +510,7 @@ article_pattern = "/a/"
 def test_a_killed_worker_s_requests_are_finished_by_the_others(redis_url, server, tmp_path):
     n_articles = 30
     with SiteServers(make_site(tmp_path / "www", n_articles)) as servers:
-        sites_file = write_sites(tmp_path / "sites.toml", f"""
-[[site]]
-name = "news"
-kind = "feed"
-start_urls = ["{servers.base_urls["news"]}/feed.rss"]
-""")  # fmt: skip
+        sites_file = news_feed_site(tmp_path, servers)
         slow = {"DOWNLOAD_DELAY": "0.15", "CONCURRENT_REQUESTS": "4",
                 "CONCURRENT_REQUESTS_PER_DOMAIN": "1", "POOL_WORKERS": "0"}  # fmt: skip
         db = tmp_path / "news.db"
@@ -559,12 +564,7 @@ start_urls = ["{servers.base_urls["news"]}/feed.rss"]
 def test_items_wait_for_the_writer_and_survive_its_death(redis_url, server, tmp_path):
     n_articles = 24
     with SiteServers(make_site(tmp_path / "www", n_articles)) as servers:
-        sites_file = write_sites(tmp_path / "sites.toml", f"""
-[[site]]
-name = "news"
-kind = "feed"
-start_urls = ["{servers.base_urls["news"]}/feed.rss"]
-""")  # fmt: skip
+        sites_file = news_feed_site(tmp_path, servers)
         workers = [worker(n, sites_file, redis_url, tmp_path, POOL_WORKERS="0") for n in (1, 2)]
         for n, proc in enumerate(workers, 1):
             assert finish(proc) == 0, (tmp_path / f"worker-{n}.out").read_text()[-3000:]
@@ -640,12 +640,7 @@ start_urls = ["{servers.base_urls["news"]}/feed.rss"]
 @needs_redis
 def test_a_worker_stops_when_redis_goes_away(redis_url, server, tmp_path):
     with SiteServers(make_site(tmp_path / "www", 30)) as servers:
-        sites_file = write_sites(tmp_path / "sites.toml", f"""
-[[site]]
-name = "news"
-kind = "feed"
-start_urls = ["{servers.base_urls["news"]}/feed.rss"]
-""")  # fmt: skip
+        sites_file = news_feed_site(tmp_path, servers)
         slow = {"DOWNLOAD_DELAY": "0.2", "CONCURRENT_REQUESTS_PER_DOMAIN": "1",
                 "POOL_WORKERS": "0"}  # fmt: skip
         proc = worker(1, sites_file, redis_url, tmp_path, **slow)

@@ -49,19 +49,26 @@ def _children() -> dict[int, list[int]]:
     return kids
 
 
-def tree_rss(pid: int) -> int:
-    """Sum of the resident set sizes of ``pid`` and all its descendants, in bytes."""
+def _tree(pid: int) -> list[int]:
+    """``pid`` and all its live descendants."""
     kids = _children()
-    total = 0
-    stack = [pid]
+    found, stack = [], [pid]
     while stack:
         p = stack.pop()
+        found.append(p)
+        stack.extend(kids.get(p, ()))
+    return found
+
+
+def tree_rss(pid: int) -> int:
+    """Sum of the resident set sizes of ``pid`` and all its descendants, in bytes."""
+    total = 0
+    for p in _tree(pid):
         try:
             with open(f"/proc/{p}/statm", "rb") as f:  # noqa: PTH123
                 total += int(f.read().split()[1]) * _PAGE
         except (OSError, IndexError, ValueError):
             pass
-        stack.extend(kids.get(p, ()))
     return total
 
 
@@ -75,11 +82,8 @@ def _machine_busy() -> float:
 
 def tree_cpu(pid: int) -> float:
     """User + system seconds of ``pid`` and its live descendants so far."""
-    kids = _children()
     total = 0.0
-    stack = [pid]
-    while stack:
-        p = stack.pop()
+    for p in _tree(pid):
         try:
             with open(f"/proc/{p}/stat", "rb") as f:  # noqa: PTH123
                 stat = f.read()
@@ -87,7 +91,6 @@ def tree_cpu(pid: int) -> float:
             total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         except (OSError, IndexError, ValueError):
             pass
-        stack.extend(kids.get(p, ()))
     return total
 
 
