@@ -72,6 +72,9 @@ class RunRecorder:
             self.crawler.stats.set_value("run/problems", problems)
             stats["run/problems"] = problems
             self.archive.finish_run(self.run_id, status=reason, stats=stats, problems=problems)
+        except sqlite3.Error as exc:  # a full disk or a lost lock: reported, not a crash
+            logger.error("%s: run %s not recorded in %s: %s", self.site, self.run_id,
+                         self.archive.path, exc)  # fmt: skip
         finally:
             self.archive.release()
             self.archive = None
