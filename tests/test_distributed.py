@@ -539,7 +539,6 @@ def test_a_killed_worker_s_requests_are_finished_by_the_others(redis_url, server
 
         articles = rows(db, "SELECT url FROM articles")
         assert len(articles) == n_articles
-        assert count(db, "duplicates") == 0
         fetched = Counter(p for p in log.requests if p.startswith("/art/"))
         assert set(fetched) == {f"/art/{i}.html" for i in range(n_articles)}
         # Only pages the killed worker had fetched may have been fetched again (it died
@@ -550,6 +549,9 @@ def test_a_killed_worker_s_requests_are_finished_by_the_others(redis_url, server
         }  # fmt: skip
         twice = {p for p, n in fetched.items() if n > 1}
         assert twice <= by_victim
+        # At least once: a page the victim pushed just before dying is fetched again and
+        # recorded as a sighting of the stored story, never stored twice.
+        assert count(db, "duplicates") <= len(twice)
         logs = "".join((tmp_path / f"worker-{n}.log").read_text() for n in workers if n != victim)
         assert "back in the frontier" in logs
         logger.info(
