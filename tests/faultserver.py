@@ -852,10 +852,14 @@ def stored_paths(db: Path, base: str) -> dict[str, dict[str, Any]]:
 
 def integrity(db: Path) -> tuple[str, int]:
     """``PRAGMA integrity_check`` and the number of half-written articles (no text, or no
-    page row) of the file ``db``."""
+    page row) of the file ``db``. A file killed before its first migration committed has no
+    tables and counts as intact; tables without a schema version are a half-migrated file."""
     conn = sqlite3.connect(db, timeout=30)
     try:
         check = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+            tables = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'")
+            return (check if tables.fetchone()[0] == 0 else "half-migrated schema"), 0
         half = conn.execute(
             "SELECT COUNT(*) FROM articles a LEFT JOIN pages p ON p.article_id = a.id "
             "WHERE a.text IS NULL OR a.title IS NULL OR p.article_id IS NULL"
