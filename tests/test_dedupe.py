@@ -94,6 +94,44 @@ def test_shingles_of_short_and_empty_texts():
     assert len(shingles(["a", "b", "c", "d", "e"], 4)) == 2
 
 
+def _scalar_shingles(words: list[str], size: int) -> frozenset[int]:
+    """The shingle hashes ``shingles`` vectorises, one shingle at a time in plain Python."""
+    mask = 2**64 - 1
+
+    def fmix(v: int) -> int:
+        v ^= v >> 33
+        v = (v * 0xFF51AFD7ED558CCD) & mask
+        v ^= v >> 33
+        v = (v * 0xC4CEB9FE1A85EC53) & mask
+        return v ^ (v >> 33)
+
+    def word(w: str) -> int:
+        acc = 0
+        for ch in w:
+            acc = ((acc + ord(ch)) * 0x100000001B3) & mask
+        return fmix(acc)
+
+    width = min(size, len(words))
+    out = set()
+    for start in range(len(words) - width + 1):
+        acc = 0
+        for w in words[start : start + width]:
+            acc = (acc * 0x9E3779B97F4A7C15 + word(w)) & mask
+        out.add(fmix(acc) >> 32)
+    return frozenset(out)
+
+
+def test_shingle_hashes_do_not_depend_on_the_other_words():
+    # numpy hashes every word in one array as wide as the longest word; a word longer than
+    # the vectorised width is hashed in Python: each must give the word's own hash
+    long_word = "pneumonoultramicroscopicsilicovolcanoconiosis"
+    words = [*tokens(text("ko-srbm-east-sea"))[:30], long_word, "a", "ab", "한국", "x" * 33]
+    assert shingles(words, 4) == _scalar_shingles(words, 4)
+    assert shingles(words[:3], 4) == _scalar_shingles(words[:3], 4)
+    assert shingles(["a", "ab"], 4) == shingles(["a", "ab"], 2)  # a short text: one shingle
+    assert len(shingles(words, 4)) == len(words) - 3
+
+
 @pytest.mark.parametrize("story_id", ["nk-srbm-east-sea", "kospi-close-up", "ko-srbm-east-sea"])
 def test_repost_with_spam_is_the_same_story(story_id):
     s = sim(text(story_id), repost(story_id))
