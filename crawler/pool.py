@@ -1,4 +1,4 @@
-"""Process pool for the CPU-heavy steps (extraction, cleaning, MinHash): ``await offload(fn,
+"""Process pool for the CPU-heavy steps (extraction, cleaning): ``await offload(fn,
 *args)`` runs ``fn`` in a worker process, off the reactor thread; without a pool, in-process."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ R = TypeVar("R")
 
 PRELOAD = ("crawler.extract",)
 """Modules a worker imports before it reports ready: extraction can start ~1 s after spawn."""
-PRELOAD_LATER = ("pipelines.clean", "pipelines.dedupe")
+PRELOAD_LATER = ("pipelines.clean",)
 """Modules it imports next, beside its first jobs, before it reports warm: the pipelines
 hand work to the pool only once a worker is warm (until then it runs in-process, at once,
 which keeps a small crawl as quick as without a pool)."""

@@ -99,7 +99,7 @@ STORE_FLUSH_INTERVAL = 2.0
 DB_BUSY_TIMEOUT = 30.0
 
 # -- throughput: CPU-heavy steps in worker processes (notes/readme-perf.md) -----------------
-POOL_WORKERS = os.cpu_count() or 1  # extraction, cleaning, MinHash; 0 = in the reactor thread
+POOL_WORKERS = os.cpu_count() or 1  # extraction and cleaning; 0 = in the reactor thread
 POOL_MAX_JOBS = 0  # jobs running or queued at most (0 = 4 per worker); more callers wait
 
 EXTENSIONS = {

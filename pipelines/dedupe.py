@@ -18,7 +18,6 @@ from itemadapter import ItemAdapter
 from scrapy.exceptions import NotConfigured
 
 from crawler.db import Archive
-from crawler.pool import offload, pool_warm
 from crawler.urls import url_keys
 
 if TYPE_CHECKING:
@@ -439,16 +438,7 @@ class DedupePipeline:
     def process_item(self, item: Any) -> Any:
         adapter = ItemAdapter(item)
         text = adapter.get("text") or ""
-        if pool_warm():
-            return self._process_offloaded(item, adapter, text)
         return self._judge(item, adapter, text, fingerprint(text, self.config))
-
-    async def _process_offloaded(self, item: Any, adapter: ItemAdapter, text: str) -> Any:
-        """``process_item`` with the MinHash signature made in the worker pool. Nothing is
-        awaited after it: the verdict, the later steps and the store step's insert of a new
-        story run in one go, so a second sighting cannot be judged in between."""
-        fp = await offload(fingerprint, text, self.config)
-        return self._judge(item, adapter, text, fp)
 
     def _judge(self, item: Any, adapter: ItemAdapter, text: str, fp: Fingerprint) -> Any:
         url = adapter["url"]

@@ -17,7 +17,6 @@ from crawler.limits import ExtractTimeout
 from crawler.pool import PoolConfig, offload, pool_active
 from crawler.spiders.base import extract_page
 from pipelines.clean import boilerplate_candidates, clean_with_rules_file
-from pipelines.dedupe import DedupeConfig, fingerprint
 from tests.conftest import FIXTURES, ROOT, rows, scrapy
 
 PAGES = sorted((FIXTURES / "sites" / "pub").rglob("*.html")) + sorted(
@@ -66,7 +65,6 @@ def test_pure_functions_give_the_same_results_in_the_pool(tmp_path):
     expected = [fn(*args, **kwargs) for fn, args, kwargs in jobs]
     texts = [item.text for item in expected if item.text]
     assert len(texts) >= 5
-    config = DedupeConfig()
     for item in list(expected):
         if not item.text:
             continue
@@ -75,8 +73,6 @@ def test_pure_functions_give_the_same_results_in_the_pool(tmp_path):
         expected.append(clean_with_rules_file(item.text, **kwargs))
         jobs.append((boilerplate_candidates, (item.text,), {}))
         expected.append(boilerplate_candidates(item.text))
-        jobs.append((fingerprint, (item.text, config), {}))
-        expected.append(fingerprint(item.text, config))
     out = run_in_pool(jobs, tmp_path)
     assert [status for status, _ in out["results"]] == ["ok"] * len(jobs)
     for (_, got), want in zip(out["results"], expected, strict=True):
