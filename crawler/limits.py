@@ -1,5 +1,7 @@
 """Caps that keep one hostile page from hanging, flooding or crashing a crawl: extraction in
-a child process with a deadline, links per page, plain-text fields, failure reasons."""
+a child process with a deadline, links per page, plain-text fields; and the worker process
+side of the pool. Worker processes import this module: it must not import Scrapy (nor
+Twisted, sqlite-utils or datasketch), or every worker would carry them."""
 
 from __future__ import annotations
 
@@ -9,39 +11,21 @@ import multiprocessing
 import os
 import re
 import signal
+import sys
 import threading
 import time
+import types
 from dataclasses import fields
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
-
-from scrapy.exceptions import (
-    CannotResolveHostError,
-    DownloadCancelledError,
-    DownloadConnectionRefusedError,
-    DownloadFailedError,
-    DownloadTimeoutError,
-    IgnoreRequest,
-    ResponseDataLossError,
-)
-from scrapy.spidermiddlewares.httperror import HttpError
-from twisted.internet.error import (
-    ConnectionDone,
-    ConnectionLost,
-    ConnectionRefusedError,
-    DNSLookupError,
-    TCPTimedOutError,
-)
-from twisted.internet.error import TimeoutError as TxTimeoutError
-from twisted.web.client import ResponseFailed
 
 from crawler.items import ArticleItem
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from multiprocessing.connection import Connection
 
     from scrapy.crawler import Crawler
-    from twisted.python.failure import Failure
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +42,6 @@ _DOCTYPE_RE = re.compile(
     rb"""<!DOCTYPE(?:[^\[>"']|"[^"]*"|'[^']*')*(?:\[(?:[^\]"']|"[^"]*"|'[^']*')*\])?\s*>""",
     re.IGNORECASE,
 )
-_MAX_REDIRECTS_MSG = "max redirections reached"
 
 
 # -- plain text ------------------------------------------------------------------------------
@@ -133,54 +116,6 @@ def strip_doctype(body: bytes) -> bytes:
     return body[: match.start()] + body[match.end() :]
 
 
-# -- why a request failed --------------------------------------------------------------------
-_REASONS: tuple[tuple[type[BaseException], str], ...] = (
-    (DownloadTimeoutError, "timeout"),
-    (TxTimeoutError, "timeout"),
-    (TCPTimedOutError, "timeout"),
-    (CannotResolveHostError, "dns"),
-    (DNSLookupError, "dns"),
-    (DownloadConnectionRefusedError, "refused"),
-    (ConnectionRefusedError, "refused"),
-    (ResponseDataLossError, "truncated"),
-    (DownloadFailedError, "reset"),
-    (ResponseFailed, "reset"),
-    (ConnectionLost, "reset"),
-    (ConnectionDone, "reset"),
-    (DownloadCancelledError, "cancelled"),
-)
-
-
-def failure_reason(failure: Failure) -> str:
-    """A short, stable name for a failed request, for ``<kind>/failed/<reason>`` stats:
-    ``http_404``, ``timeout``, ``dns``, ``refused``, ``reset``, ``truncated``,
-    ``too_large``, ``max_redirects``, ``robots``, ``ssrf_<reason>``, ``ignored`` ..."""
-    exc = failure.value
-    response = getattr(exc, "response", None)
-    if isinstance(exc, HttpError) or response is not None:
-        return f"http_{response.status}" if response is not None else "http_error"
-    refusal = getattr(exc, "refusal", None)
-    if refusal is not None:
-        return f"ssrf_{refusal.reason}"
-    message = str(exc)
-    request = getattr(failure, "request", None)
-    too_large = request is not None and request.meta.get("download_too_large")
-    if too_large or "larger than download max size" in message or "DOWNLOAD_MAXSIZE" in message:
-        return "too_large"
-    if isinstance(exc, IgnoreRequest):
-        if "robots.txt" in message:
-            return "robots"
-        if _MAX_REDIRECTS_MSG in message:
-            return "max_redirects"
-        if message.startswith("redirect loop"):
-            return "redirect_loop"
-        return "ignored"
-    for kind, reason in _REASONS:
-        if isinstance(exc, kind):
-            return reason
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
-
-
 # -- extraction with a deadline --------------------------------------------------------------
 class ExtractTimeout(Exception):
     """The page took longer than ``EXTRACT_TIMEOUT`` to extract; its worker was killed."""
@@ -209,6 +144,32 @@ def prepare_worker_process(parent: int, memory_mb: int) -> None:
     threading.Thread(target=orphaned, daemon=True).start()
 
 
+@contextlib.contextmanager
+def _no_main_script() -> Iterator[None]:
+    """While a process is being spawned: hide the parent's ``__main__``. multiprocessing's
+    spawn re-runs the parent's main script in the child; for the ``scrapy`` command that is
+    ``scrapy.cmdline`` and with it all of Scrapy and Twisted (~45 MB per worker), which the
+    workers never use."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
+def spawn_worker(target: Callable[..., None], *args: Any, name: str) -> tuple[Any, Connection]:
+    """Start ``target(child_end, os.getpid(), *args)`` in a spawned process (fork is unsafe
+    in a threaded reactor); return the process and the parent's end of the pipe."""
+    ctx = multiprocessing.get_context("spawn")
+    parent_conn, child_conn = ctx.Pipe()
+    proc = ctx.Process(target=target, args=(child_conn, os.getpid(), *args), name=name, daemon=True)
+    with _no_main_script():
+        proc.start()
+    child_conn.close()
+    return proc, parent_conn
+
+
 def _worker_main(conn: Connection, parent: int, memory_mb: int) -> None:
     """Child process: extract pages sent over ``conn`` until the parent goes away."""
     prepare_worker_process(parent, memory_mb)
@@ -232,6 +193,54 @@ def _worker_main(conn: Connection, parent: int, memory_mb: int) -> None:
             return
 
 
+def pool_worker_main(
+    conn: Connection,
+    parent: int,
+    memory_mb: int,
+    preload: tuple[str, ...],
+    preload_later: tuple[str, ...],
+) -> None:
+    """Child process of ``crawler.pool``: import ``preload`` and report ready, import
+    ``preload_later`` beside the first jobs and report warm; run ``(fn, args, kwargs)`` jobs
+    from ``conn`` until the parent goes."""
+    prepare_worker_process(parent, memory_mb)
+    sending = threading.Lock()  # the warm-up thread and the job loop both write to conn
+
+    def send(message: tuple[str, Any]) -> None:
+        with sending:
+            conn.send(message)
+
+    def warm_up() -> None:
+        for name in preload_later:
+            with contextlib.suppress(ImportError):
+                import_module(name)
+        with contextlib.suppress(OSError, ValueError):
+            send(("warm", None))
+
+    for name in preload:
+        with contextlib.suppress(ImportError):
+            import_module(name)
+    send(("ready", None))
+    threading.Thread(target=warm_up, daemon=True).start()
+    while True:
+        try:
+            fn, args, kwargs = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            reply: tuple[str, Any] = ("ok", fn(*args, **kwargs))
+        except MemoryError:
+            reply = ("error", ExtractFailed(f"out of memory (EXTRACT_MAX_MEMORY_MB = {memory_mb})"))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller, raised there
+            reply = ("error", exc)
+        try:
+            send(reply)
+        except (OSError, ValueError):
+            return
+        except Exception as exc:  # noqa: BLE001 - an unpicklable result or exception
+            send(("error", ExtractFailed(f"{type(exc).__name__}: {exc}")))
+
+
 class ExtractionWorker:
     """One child process running ``extract_article``: a page that runs past the deadline
     is abandoned and its process killed (a thread could not be stopped: lxml, regexes and
@@ -246,16 +255,7 @@ class ExtractionWorker:
         """Worker processes killed (deadline) or lost (crash) so far."""
 
     def _start(self) -> None:
-        ctx = multiprocessing.get_context("spawn")  # fork is unsafe in a threaded reactor
-        parent_conn, child_conn = ctx.Pipe()
-        proc = ctx.Process(
-            target=_worker_main,
-            args=(child_conn, os.getpid(), self.memory_mb),
-            name="extract-worker",
-            daemon=True,
-        )
-        proc.start()
-        child_conn.close()
+        proc, parent_conn = spawn_worker(_worker_main, self.memory_mb, name="extract-worker")
         if not parent_conn.poll(_WORKER_START_TIMEOUT):
             proc.kill()
             raise ExtractFailed("extraction worker did not start")

@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import multiprocessing
 import os
 import threading
 from collections import deque
 from dataclasses import dataclass
-from importlib import import_module
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from scrapy import signals
@@ -20,7 +17,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReadDescriptor
 from zope.interface import implementer
 
-from crawler.limits import ExtractFailed, ExtractTimeout, prepare_worker_process
+from crawler.limits import ExtractFailed, ExtractTimeout, pool_worker_main, spawn_worker
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -74,47 +71,6 @@ class PoolConfig:
             timeout=settings.getfloat("EXTRACT_TIMEOUT", 20.0),
             memory_mb=settings.getint("EXTRACT_MAX_MEMORY_MB", 2048),
         )
-
-
-# -- the worker process -----------------------------------------------------------------------
-def _worker_main(conn: Connection, parent: int, memory_mb: int) -> None:
-    """Child process: run ``(fn, args, kwargs)`` jobs from ``conn`` until the parent goes."""
-    prepare_worker_process(parent, memory_mb)
-    sending = threading.Lock()  # the warm-up thread and the job loop both write to conn
-
-    def send(message: tuple[str, Any]) -> None:
-        with sending:
-            conn.send(message)
-
-    def warm_up() -> None:
-        for name in PRELOAD_LATER:
-            with contextlib.suppress(ImportError):
-                import_module(name)
-        with contextlib.suppress(OSError, ValueError):
-            send(("warm", None))
-
-    for name in PRELOAD:
-        with contextlib.suppress(ImportError):
-            import_module(name)
-    send(("ready", None))
-    threading.Thread(target=warm_up, daemon=True).start()
-    while True:
-        try:
-            fn, args, kwargs = conn.recv()
-        except (EOFError, OSError):
-            return
-        try:
-            reply: tuple[str, Any] = ("ok", fn(*args, **kwargs))
-        except MemoryError:
-            reply = ("error", ExtractFailed(f"out of memory (EXTRACT_MAX_MEMORY_MB = {memory_mb})"))
-        except Exception as exc:  # noqa: BLE001 - handed to the caller, raised there
-            reply = ("error", exc)
-        try:
-            send(reply)
-        except (OSError, ValueError):
-            return
-        except Exception as exc:  # noqa: BLE001 - an unpicklable result or exception
-            send(("error", ExtractFailed(f"{type(exc).__name__}: {exc}")))
 
 
 @implementer(IReadDescriptor)
@@ -175,16 +131,13 @@ class _Worker:
     def start(self) -> None:
         from twisted.internet import reactor
 
-        ctx = multiprocessing.get_context("spawn")  # fork is unsafe in a threaded reactor
-        parent_conn, child_conn = ctx.Pipe()
-        proc = ctx.Process(
-            target=_worker_main,
-            args=(child_conn, os.getpid(), self.pool.config.memory_mb),
+        proc, parent_conn = spawn_worker(
+            pool_worker_main,
+            self.pool.config.memory_mb,
+            PRELOAD,
+            PRELOAD_LATER,
             name=f"pool-worker-{self.number}",
-            daemon=True,
         )
-        proc.start()
-        child_conn.close()
         self.proc, self.conn, self.ready, self.warm = proc, parent_conn, False, False
         reactor.addReader(self)
         self._deadline = reactor.callLater(_START_TIMEOUT, self._late_start)

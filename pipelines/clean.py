@@ -15,18 +15,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from itemadapter import ItemAdapter
-from scrapy.exceptions import NotConfigured
-
-from crawler.db import Archive
-from crawler.pool import offload, pool_warm
+# ItemAdapter (it imports Scrapy), the archive and the pool are imported where the pipeline
+# uses them: worker processes import this module for its pure core (``clean_with_rules_file``)
+# and stay free of Scrapy, Twisted and sqlite-utils.
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
     from typing import Self
 
+    from itemadapter import ItemAdapter
     from scrapy.crawler import Crawler
     from scrapy.settings import BaseSettings
+
+    from crawler.db import Archive
 
 logger = logging.getLogger(__name__)
 
@@ -623,12 +624,16 @@ class CleanPipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
+        from scrapy.exceptions import NotConfigured
+
         if not crawler.settings.getbool("CLEAN_ENABLED", True):
             raise NotConfigured("CLEAN_ENABLED is off")
         config = CleanConfig.from_settings(crawler.settings)
         return cls(crawler, config=config, rules=load_rules(config.rules_file))
 
     def open_spider(self) -> None:
+        from crawler.db import Archive
+
         if self.config.learn:
             self.archive = Archive.for_settings(self.crawler.settings, self.config.db_path)
 
@@ -645,10 +650,14 @@ class CleanPipeline:
         )
 
     def process_item(self, item: Any) -> Any:
+        from itemadapter import ItemAdapter
+
         adapter = ItemAdapter(item)
         text = adapter.get("text")
         if not text:
             return item
+        from crawler.pool import pool_warm
+
         if pool_warm():
             return self._process_offloaded(item, adapter, text)
         url, domain = self._where(adapter)
@@ -665,6 +674,8 @@ class CleanPipeline:
 
     async def _process_offloaded(self, item: Any, adapter: ItemAdapter, text: str) -> Any:
         """``process_item`` with the text work in the worker pool (``crawler/pool.py``)."""
+        from crawler.pool import offload
+
         url, domain = self._where(adapter)
         candidates = (
             await offload(boilerplate_candidates, text) if self._learning(url, domain) else {}

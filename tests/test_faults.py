@@ -27,6 +27,7 @@ from twisted.internet.error import ConnectionRefusedError as TxConnectionRefused
 from twisted.python.failure import Failure
 
 from crawler.browser import browser_executable
+from crawler.failures import failure_reason
 from crawler.items import ArticleItem
 from crawler.limits import (
     ExtractFailed,
@@ -34,7 +35,6 @@ from crawler.limits import (
     ExtractTimeout,
     cap_links,
     declares_entities,
-    failure_reason,
     plain_item,
     plain_text,
     strip_doctype,

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from scrapy.settings import Settings
 
+from crawler.extract import extract_page
 from crawler.limits import ExtractTimeout
 from crawler.pool import PoolConfig, offload, pool_active
-from crawler.spiders.base import extract_page
 from pipelines.clean import boilerplate_candidates, clean_with_rules_file
 from tests.conftest import FIXTURES, ROOT, rows, scrapy
 
@@ -81,6 +81,24 @@ def test_pure_functions_give_the_same_results_in_the_pool(tmp_path):
     assert out["stats"]["max_open"] <= 4
     assert out["stats"]["done"] == len(jobs)
     assert out["stats"]["restarts"] == 0
+
+
+HEAVY = ("scrapy", "twisted", "sqlite_utils", "datasketch", "scipy")
+PROBE = f"sorted(__import__('sys').modules.keys() & {set(HEAVY)!r})"
+
+
+def test_workers_stay_free_of_scrapy_and_the_archive(tmp_path):
+    # Each worker would otherwise carry ~45 MB of Scrapy and Twisted (multiprocessing's spawn
+    # re-runs the parent's main module, here tests.poolcheck, which imports them), plus
+    # sqlite-utils and datasketch with scipy if the jobs' modules imported them.
+    jobs = page_jobs()[:6]
+    text = "A line of text that is long enough to be a paragraph of an article.\n" * 5
+    jobs += [(clean_with_rules_file, (text,), {"rules_file": None})] * 4
+    jobs += [(boilerplate_candidates, (text,), {})] * 4
+    jobs += [(eval, (PROBE,), {})] * 4
+    out = run_in_pool(jobs, tmp_path)
+    assert [status for status, _ in out["results"]] == ["ok"] * len(jobs)
+    assert [modules for _, modules in out["results"][-4:]] == [[]] * 4
 
 
 def test_a_job_past_its_deadline_loses_its_worker_and_the_next_job_runs(tmp_path):

@@ -26,6 +26,7 @@ from trafilatura.settings import Document, set_date_params
 from crawler.extract.body import extract_body, parse_html
 from crawler.extract.encoding import decode_html
 from crawler.items import ArticleItem
+from crawler.limits import plain_item
 
 __all__ = ["extract_article", "normalise_date", "url_domain"]
 
@@ -336,4 +337,32 @@ def extract_article(
         item.published_raw = guessed
         item.published_at = normalise_date(guessed, tz=tz)
     item.fallback = filled
+    return item
+
+
+def extract_page(
+    body: bytes,
+    *,
+    url: str,
+    fallback: dict[str, Any] | None,
+    content_type: str | None,
+    language: str | None,
+    timezone: str | None,
+) -> ArticleItem:
+    """Response body -> ``ArticleItem`` with its decoded ``html`` and ``encoding``, text fields
+    made plain: what the in-process path of ``NewsSpider.parse_article`` gives (the job a
+    pool worker runs)."""
+    html, encoding = decode_html(body, content_type)
+    item = plain_item(
+        extract_article(
+            html,
+            url,
+            fallback=fallback,
+            content_type=content_type,
+            language=language,
+            timezone=timezone,
+        )
+    )
+    item.html = html
+    item.encoding = encoding
     return item

@@ -13,15 +13,14 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from scrapy_playwright.page import PageMethod
 
 from crawler.db import utcnow
-from crawler.extract import extract_article, url_domain
+from crawler.extract import extract_page, url_domain
 from crawler.extract.encoding import decode_html
+from crawler.failures import failure_reason
 from crawler.items import ArticleItem
 from crawler.limits import (
     ExtractFailed,
     ExtractTimeout,
     bounded_extract,
-    failure_reason,
-    plain_item,
 )
 from crawler.pool import offload, pool_active
 from crawler.sites import Site, SitesError, parse_site
@@ -296,34 +295,6 @@ class NewsSpider(scrapy.Spider):
             logger.error("%s: extraction failed: %s", job["url"], exc)
             return None
         return item
-
-
-def extract_page(
-    body: bytes,
-    *,
-    url: str,
-    fallback: dict[str, Any] | None,
-    content_type: str | None,
-    language: str | None,
-    timezone: str | None,
-) -> ArticleItem:
-    """Response body -> ``ArticleItem`` with its decoded ``html`` and ``encoding``, text fields
-    made plain: what the in-process path of ``NewsSpider.parse_article`` gives (the job a
-    pool worker runs)."""
-    html, encoding = decode_html(body, content_type)
-    item = plain_item(
-        extract_article(
-            html,
-            url,
-            fallback=fallback,
-            content_type=content_type,
-            language=language,
-            timezone=timezone,
-        )
-    )
-    item.html = html
-    item.encoding = encoding
-    return item
 
 
 async def wait_softly(page: Page, selector: str, timeout_ms: float) -> None:
