@@ -183,7 +183,7 @@ def test_robots_disallow_is_honoured(tmp_path):
 
 def test_robots_txt_that_errors_allows_the_crawl(tmp_path):
     # Scrapy's semantics: a robots.txt answering 5xx imposes no rule (documented in
-    # notes/readme-safety.md); the status is counted.
+    # README "Safety and limits"); the status is counted.
     db = tmp_path / "news.db"
     with FaultServer(robots="error") as server:
         result = crawl("crawl", "feed", "-a", f"url={server.base}/robots-feed.rss", db=db)

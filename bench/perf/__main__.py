@@ -1,5 +1,5 @@
 """Throughput benchmark: fetch-only ceiling, naive Scrapy + trafilatura, the project's crawl and
-news-please over one local nginx mirror; incremental and scale runs. notes/readme-perf.md."""
+news-please over one local nginx mirror; incremental and scale runs. README: "Throughput: make bench"."""
 
 from __future__ import annotations
 
