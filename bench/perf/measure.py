@@ -25,6 +25,9 @@ class Measured:
     """Bytes: the child process's own peak RSS (``ru_maxrss``)."""
     returncode: int
     log: Path
+    cpu_main: float = 0.0
+    """User + system seconds of the child process alone (not its children), as last polled
+    (at most ``POLL_SECONDS`` before it exited); ``cpu - cpu_main`` is its workers'."""
     machine_busy: float = 0.0
     """CPU seconds the whole machine spent busy during the run (``/proc/stat``)."""
     server_cpu: float = 0.0
@@ -80,18 +83,20 @@ def _machine_busy() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def process_cpu(pid: int) -> float:
+    """User + system seconds of process ``pid`` alone so far (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:  # noqa: PTH123
+            stat = f.read()
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def tree_cpu(pid: int) -> float:
     """User + system seconds of ``pid`` and its live descendants so far."""
-    total = 0.0
-    for p in _tree(pid):
-        try:
-            with open(f"/proc/{p}/stat", "rb") as f:  # noqa: PTH123
-                stat = f.read()
-            fields = stat[stat.rindex(b")") + 2 :].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            pass
-    return total
+    return sum(process_cpu(p) for p in _tree(pid))
 
 
 def run(
@@ -116,10 +121,13 @@ def run(
             cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env or os.environ.copy()
         )
 
+        main_cpu = 0.0
+
         def poll() -> None:
-            nonlocal peak
+            nonlocal peak, main_cpu
             while not done.is_set():
                 peak = max(peak, tree_rss(proc.pid))
+                main_cpu = max(main_cpu, process_cpu(proc.pid))
                 done.wait(POLL_SECONDS)
 
         poller = threading.Thread(target=poll, daemon=True)
@@ -139,6 +147,7 @@ def run(
         peak_rss=max(peak, usage.ru_maxrss * 1024),
         peak_rss_main=usage.ru_maxrss * 1024,
         returncode=proc.returncode,
+        cpu_main=main_cpu,
         log=log,
         machine_busy=busy,
         server_cpu=server,

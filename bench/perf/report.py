@@ -164,6 +164,16 @@ def scale_table(rows: list[Row]) -> list[str]:
         f"- N = {big.pages} vs N = {small.pages}: pages/s x{big.rate / small.rate:.2f}, "
         f"CPU per page x{big.cpu_per_page / small.cpu_per_page:.2f}"
     )
+    if small.extra.get("cpu_main") and big.extra.get("cpu_main"):
+        split = [
+            (row.extra["cpu_main"] / row.pages, (row.cpu - row.extra["cpu_main"]) / row.pages)
+            for row in (small, big)
+        ]
+        lines.append(
+            f"- CPU per page, crawler process: {split[0][0] * 1000:.1f} -> "
+            f"{split[1][0] * 1000:.1f} ms; pool workers: {split[0][1] * 1000:.1f} -> "
+            f"{split[1][1] * 1000:.1f} ms"
+        )
     return lines
 
 

@@ -53,6 +53,7 @@ class Row:
     def measured(cls, name: str, pages: int, m: measure.Measured) -> Row:
         row = cls(name, pages, m.wall, m.cpu, m.peak_rss, m.peak_rss_main, log=str(m.log))
         row.extra["returncode"] = m.returncode
+        row.extra["cpu_main"] = round(m.cpu_main, 2)
         row.extra["server_cpu"] = round(m.server_cpu, 2)
         row.extra["others_cpu"] = round(m.others, 1)
         row.extra["others_share"] = round(m.others / (m.wall * (os.cpu_count() or 1)), 3)
