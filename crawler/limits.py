@@ -175,7 +175,10 @@ def _worker_main(conn: Connection, parent: int, memory_mb: int) -> None:
     prepare_worker_process(parent, memory_mb)
     from crawler.extract import extract_article
 
-    conn.send(("ready", None))
+    try:
+        conn.send(("ready", None))
+    except (OSError, ValueError):
+        return  # the parent gave up waiting
     while True:
         try:
             job = conn.recv()
@@ -220,7 +223,10 @@ def pool_worker_main(
     for name in preload:
         with contextlib.suppress(ImportError):
             import_module(name)
-    send(("ready", None))
+    try:
+        send(("ready", None))
+    except (OSError, ValueError):
+        return  # the crawl ended while this worker was starting
     threading.Thread(target=warm_up, daemon=True).start()
     while True:
         try:

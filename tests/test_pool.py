@@ -41,6 +41,7 @@ def run_in_pool(jobs: list[tuple], tmp_path: Path, **config: object) -> dict:
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]  # workers end quietly too
     return pickle.loads(target.read_bytes())
 
 
