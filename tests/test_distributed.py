@@ -552,6 +552,7 @@ def test_a_killed_worker_s_requests_are_finished_by_the_others(redis_url, server
         # At least once: a page the victim pushed just before dying is fetched again and
         # recorded as a sighting of the stored story, never stored twice.
         assert count(db, "duplicates") <= len(twice)
+        assert {r["kind"] for r in rows(db, "SELECT kind FROM duplicates")} <= {"url"}
         logs = "".join((tmp_path / f"worker-{n}.log").read_text() for n in workers if n != victim)
         assert "back in the frontier" in logs
         logger.info(
