@@ -170,42 +170,16 @@ def spawn_worker(target: Callable[..., None], *args: Any, name: str) -> tuple[An
     return proc, parent_conn
 
 
-def _worker_main(conn: Connection, parent: int, memory_mb: int) -> None:
-    """Child process: extract pages sent over ``conn`` until the parent goes away."""
-    prepare_worker_process(parent, memory_mb)
-    from crawler.extract import extract_article
-
-    try:
-        conn.send(("ready", None))
-    except (OSError, ValueError):
-        return  # the parent gave up waiting
-    while True:
-        try:
-            job = conn.recv()
-        except (EOFError, OSError):
-            return
-        try:
-            reply = ("ok", extract_article(**job))
-        except MemoryError:
-            reply = ("error", f"out of memory (EXTRACT_MAX_MEMORY_MB = {memory_mb})")
-        except Exception as exc:  # noqa: BLE001 - reported to the parent, which counts it
-            reply = ("error", f"{type(exc).__name__}: {exc}")
-        try:
-            conn.send(reply)
-        except (OSError, ValueError):
-            return
-
-
-def pool_worker_main(
+def worker_main(
     conn: Connection,
     parent: int,
     memory_mb: int,
     preload: tuple[str, ...],
     preload_later: tuple[str, ...],
 ) -> None:
-    """Child process of ``crawler.pool``: import ``preload`` and report ready, import
-    ``preload_later`` beside the first jobs and report warm; run ``(fn, args, kwargs)`` jobs
-    from ``conn`` until the parent goes."""
+    """Child process of ``crawler.pool`` and of ``ExtractionWorker``: import ``preload`` and
+    report ready, import ``preload_later`` (if any) beside the first jobs and report warm;
+    run ``(fn, args, kwargs)`` jobs from ``conn`` until the parent goes."""
     prepare_worker_process(parent, memory_mb)
     sending = threading.Lock()  # the warm-up thread and the job loop both write to conn
 
@@ -227,7 +201,8 @@ def pool_worker_main(
         send(("ready", None))
     except (OSError, ValueError):
         return  # the crawl ended while this worker was starting
-    threading.Thread(target=warm_up, daemon=True).start()
+    if preload_later:
+        threading.Thread(target=warm_up, daemon=True).start()
     while True:
         try:
             fn, args, kwargs = conn.recv()
@@ -261,7 +236,9 @@ class ExtractionWorker:
         """Worker processes killed (deadline) or lost (crash) so far."""
 
     def _start(self) -> None:
-        proc, parent_conn = spawn_worker(_worker_main, self.memory_mb, name="extract-worker")
+        proc, parent_conn = spawn_worker(
+            worker_main, self.memory_mb, ("crawler.extract",), (), name="extract-worker"
+        )
         if not parent_conn.poll(_WORKER_START_TIMEOUT):
             proc.kill()
             raise ExtractFailed("extraction worker did not start")
@@ -278,13 +255,15 @@ class ExtractionWorker:
 
     def run(self, timeout: float, **job: Any) -> ArticleItem:
         """``extract_article(**job)`` in the worker, within ``timeout`` seconds."""
+        from crawler.extract import extract_article
+
         with self._lock:
             if self._proc is None or not self._proc.is_alive():
                 self.stop()
                 self._start()
             assert self._conn is not None
             try:
-                self._conn.send(job)
+                self._conn.send((extract_article, (), job))
                 if not self._conn.poll(timeout):
                     self.stop()
                     self.restarts += 1
@@ -295,7 +274,9 @@ class ExtractionWorker:
                 self.restarts += 1
                 raise ExtractFailed(f"extraction worker died: {exc!r}") from None
         if status != "ok":
-            raise ExtractFailed(value)
+            if isinstance(value, ExtractFailed):
+                raise value
+            raise ExtractFailed(f"{type(value).__name__}: {value}")
         return value
 
 

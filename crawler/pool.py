@@ -17,7 +17,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReadDescriptor
 from zope.interface import implementer
 
-from crawler.limits import ExtractFailed, ExtractTimeout, pool_worker_main, spawn_worker
+from crawler.limits import ExtractFailed, ExtractTimeout, spawn_worker, worker_main
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -132,7 +132,7 @@ class _Worker:
         from twisted.internet import reactor
 
         proc, parent_conn = spawn_worker(
-            pool_worker_main,
+            worker_main,
             self.pool.config.memory_mb,
             PRELOAD,
             PRELOAD_LATER,
