@@ -24,6 +24,13 @@ OUT = ROOT / "bench" / "out"
 RUNS = ("fetchonly", "naive", "project", "newsplease")
 
 
+def mirror_for(seed: int, reposts: float) -> Mirror:
+    """The cached mirror of ``seed`` with ``reposts`` re-posts under ``bench/out``."""
+    return Mirror(
+        OUT / f"mirror-seed{seed}-reposts{reposts:g}", SHARED, seed=seed, repost_share=reposts
+    )
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__)
     p.add_argument("--n", type=int, default=2000, help="article pages in the table (2000)")
@@ -70,12 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     if profile is not None and not Path(sys.executable).with_name("py-spy").exists():
         print("--profile needs py-spy: .venv/bin/pip install py-spy (a dev tool)")
         return 2
-    mirror = Mirror(
-        OUT / f"mirror-seed{args.seed}-reposts{args.reposts:g}",
-        SHARED,
-        seed=args.seed,
-        repost_share=args.reposts,
-    )
+    mirror = mirror_for(args.seed, args.reposts)
     started = time.monotonic()
     manifest = mirror.ensure(max(args.n, args.scale_n if args.scale else 0))
     reposts = sum(mirror.is_repost(i) for i in range(args.n))

@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.perf.__main__ import OUT, SHARED
-from bench.perf.mirror import Mirror
+from bench.perf.__main__ import SHARED, mirror_for
 from crawler.db import Archive
 from pipelines.dedupe import DedupeConfig, find_duplicate, fingerprint
 
@@ -43,12 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     if not SHARED.exists():
         print(f"benchmark pages not found: {SHARED}")
         return 2
-    mirror = Mirror(
-        OUT / f"mirror-seed{args.seed}-reposts{args.reposts:g}",
-        SHARED,
-        seed=args.seed,
-        repost_share=args.reposts,
-    )
+    mirror = mirror_for(args.seed, args.reposts)
     config = DedupeConfig()
     with tempfile.TemporaryDirectory() as tmp:
         archive = CountingArchive(Path(tmp) / "replay.db")
