@@ -1,8 +1,8 @@
 """Fault suite: real crawls against misbehaving local servers (tests/faultserver.py), SIGKILLs,
-locked/full/read-only databases and SSRF vectors; prints the figures of issue 7.
+locked/full/read-only databases and SSRF vectors; prints the figures.
 
 Run: ``.venv/bin/python bench/fault_suite.py`` (or ``make faults``); ``--kills N`` sets the
-number of SIGKILLs (default 20). Exit code 1 when a figure misses its target.
+number of SIGKILLs (default 20). Exit code 1 on a wrong outcome, crash, loss, corruption or SSRF miss.
 """
 
 from __future__ import annotations

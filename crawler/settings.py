@@ -1,4 +1,4 @@
-"""Scrapy settings of the news crawler. Every custom setting is documented in README.md."""
+"""Scrapy settings of the news crawler. Every custom setting is documented in docs/."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ EXTRACT_TIMEOUT = 20  # seconds per page, in a worker process that is killed pas
 EXTRACT_MAX_MEMORY_MB = 2048  # address-space cap of that worker process
 LINKS_PER_PAGE_MAX = 1000  # article links taken from one listing/aggregator page, feed, sitemap
 
-# -- safety: SSRF guard, rendered pages (README: Safety and limits) ------------------------
+# -- safety: SSRF guard, rendered pages (docs/safety.md) ------------------------------------
 SSRF_GUARD_ENABLED = True  # refuse loopback/private/link-local/... and non-http(s) requests
 SSRF_ALLOWED_HOSTS: list[str] = []  # extra hosts, ".suffixes" or CIDRs allowed anyway
 DOWNLOADER_MIDDLEWARES = {
@@ -55,10 +55,10 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.retry.RetryAfterMiddleware": 550,
     "crawler.middlewares.limits.DownloadLimitsMiddleware": 610,  # sees 3xx before Redirect
-    # Conditional GET of feeds, sitemaps and listings (README: Dedupe).
+    # Conditional GET of feeds, sitemaps and listings (docs/dedupe.md).
     "crawler.middlewares.incremental.ConditionalGetMiddleware": 50,
 }
-# Article URLs already stored are not requested again (README: Dedupe).
+# Article URLs already stored are not requested again (docs/dedupe.md).
 SPIDER_MIDDLEWARES = {"crawler.middlewares.incremental.SkipStoredMiddleware": 950}
 TWISTED_DNS_RESOLVER = "crawler.middlewares.ssrf.GuardedResolver"  # checks at connect time
 DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}  # http(s) only
@@ -77,7 +77,7 @@ ITEM_PIPELINES = {
     "pipelines.store.StorePipeline": 500,
 }
 VALIDATE_MIN_CHARS = 200
-# -- dedupe and incremental crawl (README: Dedupe; defaults from bench/bench_dedupe.py) ----
+# -- dedupe and incremental crawl (docs/dedupe.md; defaults from bench/bench_dedupe.py) ----
 DEDUPE_ENABLED = True
 DEDUPE_NEAR_THRESHOLD = 0.4  # word-shingle Jaccard at or above which a text is the same story
 DEDUPE_CONTAINMENT_THRESHOLD = 0.7  # ... or this share of the shorter text inside the other
@@ -98,7 +98,7 @@ STORE_BATCH_SIZE = 100
 STORE_FLUSH_INTERVAL = 2.0
 DB_BUSY_TIMEOUT = 30.0
 
-# -- throughput: CPU-heavy steps in worker processes (README: Throughput) --------------------
+# -- throughput: CPU-heavy steps in worker processes (docs/throughput.md) -------------------
 POOL_WORKERS = os.cpu_count() or 1  # extraction and cleaning; 0 = in the reactor thread
 POOL_MAX_JOBS = 0  # jobs running or queued at most (0 = 4 per worker); more callers wait
 
@@ -111,7 +111,7 @@ EXTENSIONS = {
     "crawler.progress.Progress": 900,  # after RunRecorder: the summary shows its verdict
 }
 
-# -- distributed mode: N workers on one Redis frontier, one writer (README: Scaling out) -------
+# -- distributed mode: N workers on one Redis frontier, one writer (docs/distributed.md) -----
 # REDIS_URL set (redis://host:6379/0): crawl/crawlall run as workers of the shared frontier
 # (scrapy-redis) and push items to Redis; `scrapy ingest` alone writes DB_PATH. "" = one machine.
 REDIS_URL = ""
@@ -127,7 +127,7 @@ DISTRIBUTED_BOILERPLATE_DAYS = 30.0  # learned boilerplate sightings in Redis ex
 INGEST_BATCH_SIZE = 100  # items the writer commits and acknowledges together
 INGEST_POLL_INTERVAL = 0.5  # seconds between the writer's looks at an empty queue
 
-# -- daily operations: crawlall, progress, anomaly checks (README: Running it every day) ----
+# -- daily operations: crawlall, progress, anomaly checks (docs/operations.md) --------------
 CRAWLALL_SITE_TIMEOUT = 600  # seconds per site (0 = none); then closespider_timeout
 CRAWLALL_RUN_TIMEOUT = 1500  # seconds for the whole run (0 = none): keep below the cron interval
 CRAWLALL_STOP_GRACE = 60  # seconds after the run limit before sites still closing are forced

@@ -50,7 +50,7 @@ written with spaces between words (eojeol) and is shingled per word like Latin s
 # -- configuration ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DedupeConfig:
-    """The dedupe step's settings, read once and checked (defaults: README "Dedupe",
+    """The dedupe step's settings, read once and checked (defaults: docs/dedupe.md,
     chosen with ``bench/bench_dedupe.py``)."""
 
     near_threshold: float = 0.4

@@ -911,7 +911,7 @@ class Tagger:
             applied.add("surname")
         for hit in hits:
             # "Kane and Son score": a person named together with others in the headline or
-            # the lead is one of several (README: a mention)
+            # the lead is one of several (docs/tagging.md: a mention)
             source = title if hit.zone == "title" else text
             if (
                 hit.zone != "body"
@@ -1025,7 +1025,7 @@ class Tagger:
     def _lead_subject(self, text: str, hits: list[_Hit], start: int, applied: set[str]) -> None:
         """The lead's first words name what the story is about ("Hynix Semiconductor Inc.,
         the world's third-largest..."), unless they name it with others ("X and Y ...").
-        People are left out: one of several players often opens a sports report (README:
+        People are left out: one of several players often opens a sports report (docs/tagging.md:
         Grace Park in "Four players shoot opening-round 66")."""
         rules = self.lexicon.rules
         words = _words_re(rules.lead_subject_words).match(text, start)

@@ -183,7 +183,7 @@ def test_robots_disallow_is_honoured(tmp_path):
 
 def test_robots_txt_that_errors_allows_the_crawl(tmp_path):
     # Scrapy's semantics: a robots.txt answering 5xx imposes no rule (documented in
-    # README "Safety and limits"); the status is counted.
+    # docs/safety.md); the status is counted.
     db = tmp_path / "news.db"
     with FaultServer(robots="error") as server:
         result = crawl("crawl", "feed", "-a", f"url={server.base}/robots-feed.rss", db=db)
@@ -605,7 +605,7 @@ def test_retry_after_values():
 
 
 def test_every_safety_setting_is_documented():
-    docs = (ROOT / "README.md").read_text(encoding="utf-8")
+    docs = (ROOT / "docs" / "safety.md").read_text(encoding="utf-8")
     for setting in (
         "SSRF_GUARD_ENABLED", "SSRF_ALLOWED_HOSTS", "DOWNLOAD_MAXSIZE", "SITEMAP_MAX_BYTES",
         "DOWNLOAD_TIMEOUT", "RETRY_AFTER_MAX", "REDIRECT_MAX_TIMES", "METAREFRESH_MAXDELAY",

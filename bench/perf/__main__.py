@@ -1,5 +1,5 @@
 """Throughput benchmark: fetch-only ceiling, naive Scrapy + trafilatura, the project's crawl and
-news-please over one local nginx mirror; incremental and scale runs. README: "Throughput: make bench"."""
+news-please over one local nginx mirror; incremental and scale runs. See docs/throughput.md."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--scale", action="store_true", help="also the project at --scale-n pages")
     p.add_argument("--scale-n", type=int, default=20000, help="pages of the scale run (20000)")
-    p.add_argument("--full", action="store_true", help="--n 2000 --scale: the README table")
+    p.add_argument("--full", action="store_true", help="--n 2000 --scale: the full benchmark")
     p.add_argument("--no-incremental", action="store_true", help="skip the second run")
     p.add_argument(
         "--project-args", default="", help="extra arguments for the project crawl (-s K=V ...)"

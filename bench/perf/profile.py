@@ -9,6 +9,7 @@ from pathlib import Path
 
 _FRAME_RE = re.compile(r"^(?P<func>.+?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 _SITE_RE = re.compile(r".*/(?:site-packages|lib/python3\.\d+)/")
+_CHECKOUT_RE = re.compile(r"^/(?:.*/)?(?=(?:crawler|pipelines|bench|tests)/)")
 
 
 def _frame(raw: str) -> str:
@@ -17,7 +18,7 @@ def _frame(raw: str) -> str:
     if not m:
         return raw.strip()
     path = _SITE_RE.sub("", m.group("file"))
-    path = path.split("/work/main/", 1)[-1]
+    path = _CHECKOUT_RE.sub("", path)
     return f"{m.group('func')} ({path})"
 
 
