@@ -94,7 +94,7 @@ _CJK_RE = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u4e00-\u9fff\uac
 _RULE_NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
 
 
-def normalise_text(text: str) -> str:
+def tidy_spacing(text: str) -> str:
     """Whitespace and invisible characters only: NBSP and other spaces -> space, zero-width
     characters and soft hyphens dropped, spaces collapsed, lines trimmed, runs of blank lines
     -> one blank line. Nothing else of the text changes (ZWJ inside emoji is kept)."""
@@ -169,7 +169,7 @@ def _split_lines(text: str) -> list[_Line]:
 
 def boilerplate_candidates(text: str) -> dict[str, str]:
     """``{line_key: line}`` for the lines of ``text`` that learned boilerplate considers."""
-    return {line_key(ln.text): ln.text for ln in _split_lines(normalise_text(text)) if ln.candidate}
+    return {line_key(ln.text): ln.text for ln in _split_lines(tidy_spacing(text)) if ln.candidate}
 
 
 # -- rules -----------------------------------------------------------------------------------
@@ -540,7 +540,7 @@ def clean_text(
     unchanged; ``removed`` lists every removed line in document order.
     """
     rules = rules if rules is not None else default_rules()
-    lines = _split_lines(normalise_text(text or ""))
+    lines = _split_lines(tidy_spacing(text or ""))
     families = rules.for_item(domain=domain, language=language)
     rule: list[str | None] = [None] * len(lines)
     for i, line in enumerate(lines):

@@ -140,7 +140,7 @@ def tokens(text: str) -> list[str]:
     return out
 
 
-def normalise_text(text: str) -> str:
+def comparison_text(text: str) -> str:
     """The text as compared: its words, in order, single-spaced (quotes, punctuation, case,
     spacing and Unicode variants no longer count)."""
     return " ".join(tokens(text))
@@ -148,7 +148,7 @@ def normalise_text(text: str) -> str:
 
 def text_hash(text: str) -> str:
     """SHA-1 (hex) of the normalised text: the exact-duplicate key."""
-    return hashlib.sha1(normalise_text(text).encode("utf-8")).hexdigest()  # noqa: S324 - a key
+    return hashlib.sha1(comparison_text(text).encode("utf-8")).hexdigest()  # noqa: S324 - a key
 
 
 _MASK64 = (1 << 64) - 1
