@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from crawler.middlewares.ssrf import HostPolicy, static_refusal
+from crawler.address_policy import HostPolicy, static_refusal
 from tests.faultserver import (
     CASES,
     COMMON,

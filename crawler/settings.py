@@ -54,7 +54,7 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.ssrf.SSRFGuardMiddleware": 40,  # before robots.txt and offsite
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.retry.RetryAfterMiddleware": 550,
-    "crawler.middlewares.limits.DownloadLimitsMiddleware": 610,  # sees 3xx before Redirect
+    "crawler.middlewares.download_limits.DownloadLimitsMiddleware": 610,  # sees 3xx before Redirect
     # Conditional GET of feeds, sitemaps and listings (README: Dedupe).
     "crawler.middlewares.incremental.ConditionalGetMiddleware": 50,
 }
