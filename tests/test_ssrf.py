@@ -24,6 +24,8 @@ from crawler.address_policy import (
     static_refusal,
 )
 from crawler.browser import browser_executable
+from crawler.faultsite import SSRF_VECTORS as VECTORS
+from crawler.faultsite import FaultServer, crawl, query, stored_paths
 from crawler.middlewares import ssrf
 from crawler.middlewares.ssrf import (
     DNSCache,
@@ -34,8 +36,6 @@ from crawler.middlewares.ssrf import (
     judge_browser_url,
 )
 from crawler.middlewares.ssrf import registry as ssrf_registry
-from tests.faultserver import SSRF_VECTORS as VECTORS
-from tests.faultserver import FaultServer, crawl, query, stored_paths
 
 
 @pytest.mark.parametrize(("url", "reason", "kind"), VECTORS, ids=[v[0] for v in VECTORS])
