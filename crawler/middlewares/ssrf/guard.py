@@ -20,9 +20,9 @@ from crawler.address_policy import (
     normalise_host,
     static_refusal,
 )
+from crawler.config import get_bool, get_float, get_list
 from crawler.middlewares.ssrf import rendered
 from crawler.middlewares.ssrf.registry import (
-    ABORT_RESOURCE_TYPES,
     AD_HOST_SUFFIXES,
     REGISTRY,
     SSRFRefused,
@@ -69,21 +69,19 @@ class SSRFGuardMiddleware:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         settings = crawler.settings
-        REGISTRY.enabled = settings.getbool("SSRF_GUARD_ENABLED", True)
+        REGISTRY.enabled = get_bool(settings, "SSRF_GUARD_ENABLED")
         if not REGISTRY.enabled:
             raise NotConfigured("SSRF_GUARD_ENABLED is off")
         try:
-            allowed = HostPolicy.build(settings.getlist("SSRF_ALLOWED_HOSTS"))
+            allowed = HostPolicy.build(get_list(settings, "SSRF_ALLOWED_HOSTS"))
         except ValueError as exc:
             raise NotConfigured(f"SSRF_ALLOWED_HOSTS: {exc}") from exc
-        REGISTRY.abort_types = frozenset(
-            settings.getlist("PLAYWRIGHT_ABORT_RESOURCE_TYPES", sorted(ABORT_RESOURCE_TYPES))
-        )
+        REGISTRY.abort_types = frozenset(get_list(settings, "PLAYWRIGHT_ABORT_RESOURCE_TYPES"))
         REGISTRY.abort_hosts = AD_HOST_SUFFIXES + tuple(
-            normalise_host(h) for h in settings.getlist("PLAYWRIGHT_ABORT_HOSTS")
+            normalise_host(h) for h in get_list(settings, "PLAYWRIGHT_ABORT_HOSTS")
         )
-        REGISTRY.page_lifetime = settings.getfloat("PLAYWRIGHT_PAGE_LIFETIME", 60.0)
-        REGISTRY.use_proxy = settings.getbool("PLAYWRIGHT_GUARD_PROXY", True)
+        REGISTRY.page_lifetime = get_float(settings, "PLAYWRIGHT_PAGE_LIFETIME")
+        REGISTRY.use_proxy = get_bool(settings, "PLAYWRIGHT_GUARD_PROXY")
         REGISTRY.policy = REGISTRY.policy | allowed
         REGISTRY.stats = crawler.stats
         mw = cls(crawler, allowed)

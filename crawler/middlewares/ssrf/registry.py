@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from scrapy.exceptions import IgnoreRequest
 
 from crawler.address_policy import HostPolicy, IPAddress, Refusal
+from crawler.config import default
 
 if TYPE_CHECKING:
     from scrapy.statscollectors import StatsCollector
@@ -26,7 +27,7 @@ DNS_CACHE_TTL = 60.0
 """Seconds a name's addresses are trusted before it is resolved again."""
 DNS_CACHE_SIZE = 10_000
 
-ABORT_RESOURCE_TYPES = frozenset({"image", "media", "font", "imageset", "beacon", "ping"})
+ABORT_RESOURCE_TYPES = frozenset(default("PLAYWRIGHT_ABORT_RESOURCE_TYPES"))
 """Requests of a rendered page that are aborted by default: nothing the text needs."""
 AD_HOST_SUFFIXES = (
     "doubleclick.net", "googlesyndication.com", "googleadservices.com", "adservice.google.com",

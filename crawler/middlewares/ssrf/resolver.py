@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy.resolver import CachingThreadedResolver
 
 from crawler.address_policy import addresses_refusal, normalise_host
+from crawler.config import get_bool
 from crawler.middlewares.ssrf.registry import REGISTRY, SSRFRefused
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ class GuardedResolver(CachingThreadedResolver):
     @classmethod
     def from_crawler(cls, crawler: Crawler, reactor: Any) -> Self:
         resolver = super().from_crawler(crawler, reactor)
-        resolver.enabled = crawler.settings.getbool("SSRF_GUARD_ENABLED", True)
+        resolver.enabled = get_bool(crawler.settings, "SSRF_GUARD_ENABLED")
         return resolver
 
     def getHostByName(self, name: str, timeout: Sequence[int] = ()) -> Deferred[str]:
