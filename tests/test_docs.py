@@ -6,6 +6,7 @@ import re
 
 from scrapy.settings import default_settings
 
+from crawler.config import SETTING
 from tests.conftest import ROOT
 
 # scrapy-playwright's own settings (documented by that project).
@@ -24,7 +25,7 @@ _DEFINED_RE = re.compile(r"^([A-Z][A-Z0-9_]+)\s*=", re.MULTILINE)
 
 
 def project_settings() -> set[str]:
-    names = set(_DEFINED_RE.findall((ROOT / "crawler" / "settings.py").read_text()))
+    names = set(_DEFINED_RE.findall((ROOT / "crawler" / "settings.py").read_text())) | set(SETTING)
     for folder in ("crawler", "pipelines"):
         for path in (ROOT / folder).rglob("*.py"):
             names.update(_READ_RE.findall(path.read_text(encoding="utf-8")))
