@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 SCRAPY := $(VENV)/bin/scrapy
 PYTEST_ARGS ?=
 
-.PHONY: setup demo datasette test lint bench bench-clean bench-tag bench-dedupe bench-distributed faults
+.PHONY: setup demo datasette test test-fast docs lint bench bench-clean bench-tag bench-dedupe bench-distributed faults
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,6 +23,12 @@ datasette: setup  ## browse data/news.db in Datasette (canned queries, Korea cha
 
 test: setup  ## the whole test suite (offline: fixture sites on 127.0.0.1)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup  ## the unit tier only: functions called in-process, no crawl, under a minute
+	$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+docs: setup  ## regenerate docs/settings.md from the settings declared in crawler/config.py
+	$(PY) -m crawler.config > docs/settings.md
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,4 @@
-"""Fault suite: real crawls against misbehaving local servers (tests/faultserver.py), SIGKILLs,
+"""Fault suite: real crawls against misbehaving local servers (crawler/faultsite), SIGKILLs,
 locked/full/read-only databases and SSRF vectors; prints the figures.
 
 Run: ``.venv/bin/python bench/fault_suite.py`` (or ``make faults``); ``--kills N`` sets the
@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from crawler.middlewares.ssrf import HostPolicy, static_refusal
-from tests.faultserver import (
+from crawler.address_policy import HostPolicy, static_refusal
+from crawler.faultsite import (
     CASES,
     COMMON,
     HEALTHY,

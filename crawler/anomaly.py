@@ -8,6 +8,8 @@ import statistics
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from crawler.config import default, read_config, setting
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from typing import Self
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SEEN_STATS = ("store/inserted", "store/duplicates", "incremental/skipped")
+DEFAULT_SEEN_STATS: tuple[str, ...] = tuple(default("ANOMALY_SEEN_STATS"))
 """Stats that count an article the site still offers: stored now, seen again (recorded as a
 duplicate), or skipped before download because it is already stored (incremental crawl).
 A healthy site that published nothing new still *offers* articles; a broken one offers none."""
@@ -78,37 +80,27 @@ class RunFigures:
 class AnomalyConfig:
     """Thresholds of the history checks (settings ``ANOMALY_*``)."""
 
-    history_runs: int = 10
+    history_runs: int = setting("ANOMALY_HISTORY_RUNS")
     """The site's last N finished runs form its recent history."""
-    min_runs: int = 3
+    min_runs: int = setting("ANOMALY_MIN_RUNS")
     """No history check until the site has this many finished runs."""
-    zero_min_median: float = 1.0
+    zero_min_median: float = setting("ANOMALY_ZERO_MIN_MEDIAN")
     """Zero articles is an anomaly when the recent median is at least this."""
-    drop_ratio: float = 0.25
+    drop_ratio: float = setting("ANOMALY_DROP_RATIO")
     """Fewer articles than this fraction of the recent median is an anomaly ..."""
-    drop_min_median: float = 8.0
+    drop_min_median: float = setting("ANOMALY_DROP_MIN_MEDIAN")
     """... for sites whose recent median is at least this (small counts vary naturally)."""
-    error_rate_min: float = 0.25
+    error_rate_min: float = setting("ANOMALY_ERROR_RATE_MIN")
     """An error rate (errors / attempted pages) of at least this ..."""
-    error_rate_factor: float = 3.0
+    error_rate_factor: float = setting("ANOMALY_ERROR_RATE_FACTOR")
     """... and at least this many times the recent median rate is an anomaly ..."""
-    error_min_count: int = 3
+    error_min_count: int = setting("ANOMALY_ERROR_MIN_COUNT")
     """... when the run had at least this many errors."""
-    seen_stats: tuple[str, ...] = DEFAULT_SEEN_STATS
+    seen_stats: tuple[str, ...] = setting("ANOMALY_SEEN_STATS")
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Self:
-        config = cls(
-            history_runs=settings.getint("ANOMALY_HISTORY_RUNS", cls.history_runs),
-            min_runs=settings.getint("ANOMALY_MIN_RUNS", cls.min_runs),
-            zero_min_median=settings.getfloat("ANOMALY_ZERO_MIN_MEDIAN", cls.zero_min_median),
-            drop_ratio=settings.getfloat("ANOMALY_DROP_RATIO", cls.drop_ratio),
-            drop_min_median=settings.getfloat("ANOMALY_DROP_MIN_MEDIAN", cls.drop_min_median),
-            error_rate_min=settings.getfloat("ANOMALY_ERROR_RATE_MIN", cls.error_rate_min),
-            error_rate_factor=settings.getfloat("ANOMALY_ERROR_RATE_FACTOR", cls.error_rate_factor),
-            error_min_count=settings.getint("ANOMALY_ERROR_MIN_COUNT", cls.error_min_count),
-            seen_stats=tuple(settings.getlist("ANOMALY_SEEN_STATS", list(DEFAULT_SEEN_STATS))),
-        )
+        config = read_config(cls, settings)
         if config.history_runs < 1 or config.min_runs < 1 or config.min_runs > config.history_runs:
             raise ValueError("ANOMALY_MIN_RUNS must be between 1 and ANOMALY_HISTORY_RUNS")
         if not 0 < config.drop_ratio < 1 or not 0 < config.error_rate_min <= 1:

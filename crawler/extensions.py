@@ -10,6 +10,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
 from crawler.anomaly import AnomalyConfig, RunFigures, run_problems, status_problems
+from crawler.config import db_path_for, get_bool
 from crawler.db import Archive
 
 if TYPE_CHECKING:
@@ -43,11 +44,11 @@ class RunRecorder:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        if not crawler.settings.getbool("RUNS_ENABLED", True):
+        if not get_bool(crawler.settings, "RUNS_ENABLED"):
             raise NotConfigured("RUNS_ENABLED is off")
         ext = cls(
             crawler,
-            crawler.settings.get("DB_PATH", "data/news.db"),
+            db_path_for(crawler.settings),
             AnomalyConfig.from_settings(crawler.settings),
         )
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)

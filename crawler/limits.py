@@ -19,6 +19,7 @@ from dataclasses import fields
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from crawler.config import default, get_float, get_int
 from crawler.items import ArticleItem
 
 if TYPE_CHECKING:
@@ -29,9 +30,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_EXTRACT_TIMEOUT = 20.0
-DEFAULT_EXTRACT_MAX_MEMORY_MB = 2048
-DEFAULT_LINKS_PER_PAGE_MAX = 1000
+DEFAULT_EXTRACT_MAX_MEMORY_MB: int = default("EXTRACT_MAX_MEMORY_MB")
 _WORKER_START_TIMEOUT = 120.0
 # C0 controls other than tab/newline/carriage return, DEL, lone surrogates, non-characters:
 # none of them is text, and a lone surrogate cannot even be written to SQLite as UTF-8.
@@ -94,7 +93,7 @@ def cap_links(
 
 
 def links_per_page_max(crawler: Crawler) -> int:
-    return crawler.settings.getint("LINKS_PER_PAGE_MAX", DEFAULT_LINKS_PER_PAGE_MAX)
+    return get_int(crawler.settings, "LINKS_PER_PAGE_MAX")
 
 
 # -- XML ---------------------------------------------------------------------------------------
@@ -301,11 +300,11 @@ def bounded_extract(crawler: Crawler, **job: Any) -> ArticleItem | None:
     ``extract/timeout`` / ``extract/failed`` and ``article/failed/<reason>``, and logged.
     """
     settings = crawler.settings
-    timeout = settings.getfloat("EXTRACT_TIMEOUT", DEFAULT_EXTRACT_TIMEOUT)
+    timeout = get_float(settings, "EXTRACT_TIMEOUT")
     started = time.monotonic()
     try:
         if timeout > 0:
-            memory = settings.getint("EXTRACT_MAX_MEMORY_MB", DEFAULT_EXTRACT_MAX_MEMORY_MB)
+            memory = get_int(settings, "EXTRACT_MAX_MEMORY_MB")
             item = extraction_worker(memory).run(timeout, **job)
         else:
             from crawler.extract import extract_article

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReadDescriptor
 from zope.interface import implementer
 
+from crawler.config import get_float, get_int
 from crawler.limits import ExtractFailed, ExtractTimeout, spawn_worker, worker_main
 
 if TYPE_CHECKING:
@@ -61,15 +61,15 @@ class PoolConfig:
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> PoolConfig:
-        workers = settings.getint("POOL_WORKERS", os.cpu_count() or 1)
+        workers = get_int(settings, "POOL_WORKERS")
         if workers < 0:
             raise ValueError(f"POOL_WORKERS must be >= 0, not {workers}")
-        max_jobs = settings.getint("POOL_MAX_JOBS", 0) or 4 * max(1, workers)
+        max_jobs = get_int(settings, "POOL_MAX_JOBS") or 4 * max(1, workers)
         return cls(
             workers=workers,
             max_jobs=max(max_jobs, workers),
-            timeout=settings.getfloat("EXTRACT_TIMEOUT", 20.0),
-            memory_mb=settings.getint("EXTRACT_MAX_MEMORY_MB", 2048),
+            timeout=get_float(settings, "EXTRACT_TIMEOUT"),
+            memory_mb=get_int(settings, "EXTRACT_MAX_MEMORY_MB"),
         )
 
 

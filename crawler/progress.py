@@ -15,6 +15,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from twisted.internet import task
 
+from crawler.config import get_bool, get_float
 from crawler.runner import SiteResult, format_summary
 
 if TYPE_CHECKING:
@@ -58,12 +59,12 @@ class Progress:
         settings = crawler.settings
         # NotConfigured without a reason: Scrapy then logs nothing (with a reason it logs a
         # WARNING, which would land in every crawlall log and demo output).
-        if not settings.getbool("PROGRESS_ENABLED", True):
+        if not get_bool(settings, "PROGRESS_ENABLED"):
             raise NotConfigured
         stream = sys.stderr
-        if not settings.getbool("PROGRESS_FORCE") and not _is_tty(stream):
+        if not get_bool(settings, "PROGRESS_FORCE") and not _is_tty(stream):
             raise NotConfigured
-        interval = settings.getfloat("PROGRESS_INTERVAL", 5.0)
+        interval = get_float(settings, "PROGRESS_INTERVAL")
         if interval <= 0:
             raise NotConfigured("PROGRESS_INTERVAL must be > 0")
         ext = cls(crawler, interval=interval, stream=stream)

@@ -14,6 +14,7 @@ from scrapy.exceptions import UsageError
 from scrapy.utils.defer import deferred_from_coro
 
 from crawler.anomaly import RunFigures, status_problems
+from crawler.config import get_float, setting
 from crawler.db import Archive
 from crawler.extensions import RunRecorder
 from crawler.spiderloader import site_spider_class
@@ -111,16 +112,16 @@ class Limits:
     downloads still end within ``DOWNLOAD_TIMEOUT``."""
     run_timeout: float = 0.0
     """Seconds after which every site still running is closed (``run_timeout``)."""
-    stop_grace: float = 60.0
+    stop_grace: float = setting("CRAWLALL_STOP_GRACE")
     """Seconds after ``run_timeout`` after which the process stops regardless: sites still
     closing are recorded as ``run_timeout_forced``, pending writes committed."""
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Limits:
         limits = cls(
-            site_timeout=settings.getfloat("CRAWLALL_SITE_TIMEOUT", 0.0),
-            run_timeout=settings.getfloat("CRAWLALL_RUN_TIMEOUT", 0.0),
-            stop_grace=settings.getfloat("CRAWLALL_STOP_GRACE", 60.0),
+            site_timeout=get_float(settings, "CRAWLALL_SITE_TIMEOUT"),
+            run_timeout=get_float(settings, "CRAWLALL_RUN_TIMEOUT"),
+            stop_grace=get_float(settings, "CRAWLALL_STOP_GRACE"),
         )
         if min(limits.site_timeout, limits.run_timeout, limits.stop_grace) < 0:
             raise UsageError(

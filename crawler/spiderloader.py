@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from scrapy.spiderloader import SpiderLoader
 
+from crawler.config import get_str
 from crawler.sites import KINDS, SiteSet
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ class SiteSpiderLoader(SpiderLoader):
 
     def __init__(self, settings: BaseSettings) -> None:
         super().__init__(settings)
-        self.sites_file = settings.get("SITES_FILE", "data/sites.toml")
+        self.sites_file = get_str(settings, "SITES_FILE")
         self._sites: SiteSet | None = None
         self._site_spiders: dict[str, type[Spider]] = {}
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from crawler.config import get_bool, get_int, read_config, setting
+
 # ItemAdapter (it imports Scrapy), the archive and the pool are imported where the pipeline
 # uses them: worker processes import this module for its pure core (``clean_with_rules_file``)
 # and stay free of Scrapy, Twisted and sqlite-utils.
@@ -32,9 +34,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_RULES_FILE = Path(__file__).resolve().parent.parent / "data" / "clean_rules.toml"
-DEFAULT_MIN_ARTICLES = 3
-"""A line seen on this many distinct articles of one domain is that domain's boilerplate."""
-DEFAULT_DB_PATH = "data/news.db"
 
 HEADLINE = "headline"
 REPEATED = "repeated_paragraph"
@@ -94,7 +93,7 @@ _CJK_RE = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u4e00-\u9fff\uac
 _RULE_NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
 
 
-def normalise_text(text: str) -> str:
+def tidy_spacing(text: str) -> str:
     """Whitespace and invisible characters only: NBSP and other spaces -> space, zero-width
     characters and soft hyphens dropped, spaces collapsed, lines trimmed, runs of blank lines
     -> one blank line. Nothing else of the text changes (ZWJ inside emoji is kept)."""
@@ -169,7 +168,7 @@ def _split_lines(text: str) -> list[_Line]:
 
 def boilerplate_candidates(text: str) -> dict[str, str]:
     """``{line_key: line}`` for the lines of ``text`` that learned boilerplate considers."""
-    return {line_key(ln.text): ln.text for ln in _split_lines(normalise_text(text)) if ln.candidate}
+    return {line_key(ln.text): ln.text for ln in _split_lines(tidy_spacing(text)) if ln.candidate}
 
 
 # -- rules -----------------------------------------------------------------------------------
@@ -540,7 +539,7 @@ def clean_text(
     unchanged; ``removed`` lists every removed line in document order.
     """
     rules = rules if rules is not None else default_rules()
-    lines = _split_lines(normalise_text(text or ""))
+    lines = _split_lines(tidy_spacing(text or ""))
     families = rules.for_item(domain=domain, language=language)
     rule: list[str | None] = [None] * len(lines)
     for i, line in enumerate(lines):
@@ -572,26 +571,21 @@ def clean_text(
 class CleanConfig:
     """The clean step's settings, parsed once."""
 
-    rules_file: str | None = None
-    min_articles: int = DEFAULT_MIN_ARTICLES
-    learn: bool = True
-    db_path: str = DEFAULT_DB_PATH
+    rules_file: str | None = setting("CLEAN_RULES_FILE")
+    min_articles: int = setting("CLEAN_BOILERPLATE_MIN_ARTICLES")
+    """A line seen on this many distinct articles of one domain is that domain's boilerplate."""
+    learn: bool = setting("CLEAN_LEARN")
+    db_path: str = setting("DB_PATH")
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Self:
-        min_articles = settings.getint("CLEAN_BOILERPLATE_MIN_ARTICLES", DEFAULT_MIN_ARTICLES)
+        min_articles = get_int(settings, "CLEAN_BOILERPLATE_MIN_ARTICLES")
         if min_articles < 2:
             raise ValueError(
                 f"CLEAN_BOILERPLATE_MIN_ARTICLES must be at least 2 (never learn from a "
                 f"single page), not {min_articles}"
             )
-        rules_file = settings.get("CLEAN_RULES_FILE")
-        return cls(
-            rules_file=str(rules_file) if rules_file else None,
-            min_articles=min_articles,
-            learn=settings.getbool("CLEAN_LEARN", True),
-            db_path=str(settings.get("DB_PATH") or DEFAULT_DB_PATH),
-        )
+        return read_config(cls, settings, min_articles=min_articles)
 
 
 @lru_cache(maxsize=8)
@@ -626,7 +620,7 @@ class CleanPipeline:
     def from_crawler(cls, crawler: Crawler) -> Self:
         from scrapy.exceptions import NotConfigured
 
-        if not crawler.settings.getbool("CLEAN_ENABLED", True):
+        if not get_bool(crawler.settings, "CLEAN_ENABLED"):
             raise NotConfigured("CLEAN_ENABLED is off")
         config = CleanConfig.from_settings(crawler.settings)
         return cls(crawler, config=config, rules=load_rules(config.rules_file))

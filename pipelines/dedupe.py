@@ -17,6 +17,7 @@ from datasketch import MinHash
 from itemadapter import ItemAdapter
 from scrapy.exceptions import NotConfigured
 
+from crawler.config import get_bool, read_config, setting
 from crawler.db import Archive
 from crawler.urls import url_keys
 
@@ -50,29 +51,29 @@ written with spaces between words (eojeol) and is shingled per word like Latin s
 # -- configuration ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DedupeConfig:
-    """The dedupe step's settings, read once and checked (defaults: docs/dedupe.md,
+    """The dedupe step's settings, read once and checked (defaults in ``crawler/config.py``,
     chosen with ``bench/bench_dedupe.py``)."""
 
-    near_threshold: float = 0.4
+    near_threshold: float = setting("DEDUPE_NEAR_THRESHOLD")
     """A story whose word shingles overlap a stored one's this much (Jaccard) is the same."""
-    containment_threshold: float = 0.7
+    containment_threshold: float = setting("DEDUPE_CONTAINMENT_THRESHOLD")
     """... or when this share of the shorter text's shingles is in the other (a re-post that
     wraps the same text in junk) ..."""
-    containment_min_shingles: int = 40
+    containment_min_shingles: int = setting("DEDUPE_CONTAINMENT_MIN_SHINGLES")
     """... provided the shorter text has at least this many shingles (not a one-line brief)."""
-    shingle_size: int = 4
+    shingle_size: int = setting("DEDUPE_SHINGLE_SIZE")
     """Words (or CJK characters) per shingle."""
-    num_perm: int = 120
+    num_perm: int = setting("DEDUPE_NUM_PERM")
     """MinHash permutations."""
-    bands: int = 40
+    bands: int = setting("DEDUPE_BANDS")
     """LSH bands (``num_perm / bands`` rows each): more bands find lower overlaps."""
-    seed: int = 1
+    seed: int = setting("DEDUPE_SEED")
     """MinHash seed: fixed, so signatures and the stored index are the same across runs."""
-    max_candidates: int = 10
+    max_candidates: int = setting("DEDUPE_MAX_CANDIDATES")
     """Stored stories sharing the most index keys that are compared word for word."""
-    anchors: int = 3
+    anchors: int = setting("DEDUPE_ANCHORS")
     """Opening sentences indexed word for word (finds partial copies); 0 for none."""
-    db_path: str = "data/news.db"
+    db_path: str = setting("DB_PATH")
 
     def __post_init__(self) -> None:
         if not 0 < self.near_threshold <= 1 or not 0 < self.containment_threshold <= 1:
@@ -104,23 +105,7 @@ class DedupeConfig:
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> DedupeConfig:
-        d = cls()
-        return cls(
-            near_threshold=settings.getfloat("DEDUPE_NEAR_THRESHOLD", d.near_threshold),
-            containment_threshold=settings.getfloat(
-                "DEDUPE_CONTAINMENT_THRESHOLD", d.containment_threshold
-            ),
-            containment_min_shingles=settings.getint(
-                "DEDUPE_CONTAINMENT_MIN_SHINGLES", d.containment_min_shingles
-            ),
-            shingle_size=settings.getint("DEDUPE_SHINGLE_SIZE", d.shingle_size),
-            num_perm=settings.getint("DEDUPE_NUM_PERM", d.num_perm),
-            bands=settings.getint("DEDUPE_BANDS", d.bands),
-            seed=settings.getint("DEDUPE_SEED", d.seed),
-            max_candidates=settings.getint("DEDUPE_MAX_CANDIDATES", d.max_candidates),
-            anchors=settings.getint("DEDUPE_ANCHORS", d.anchors),
-            db_path=settings.get("DB_PATH", d.db_path),
-        )
+        return read_config(cls, settings)
 
 
 # -- the pure core ------------------------------------------------------------------------------
@@ -140,7 +125,7 @@ def tokens(text: str) -> list[str]:
     return out
 
 
-def normalise_text(text: str) -> str:
+def comparison_text(text: str) -> str:
     """The text as compared: its words, in order, single-spaced (quotes, punctuation, case,
     spacing and Unicode variants no longer count)."""
     return " ".join(tokens(text))
@@ -148,7 +133,7 @@ def normalise_text(text: str) -> str:
 
 def text_hash(text: str) -> str:
     """SHA-1 (hex) of the normalised text: the exact-duplicate key."""
-    return hashlib.sha1(normalise_text(text).encode("utf-8")).hexdigest()  # noqa: S324 - a key
+    return hashlib.sha1(comparison_text(text).encode("utf-8")).hexdigest()  # noqa: S324 - a key
 
 
 _MASK64 = (1 << 64) - 1
@@ -407,7 +392,7 @@ class DedupePipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        if not crawler.settings.getbool("DEDUPE_ENABLED", True):
+        if not get_bool(crawler.settings, "DEDUPE_ENABLED"):
             raise NotConfigured("DEDUPE_ENABLED is off")
         return cls(crawler, DedupeConfig.from_settings(crawler.settings))
 

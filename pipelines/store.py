@@ -12,6 +12,7 @@ from scrapy.exceptions import CloseSpider, DropItem, NotConfigured
 from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import task
 
+from crawler.config import get_bool, read_config, setting
 from crawler.db import Archive, ArchiveError, is_fatal, note_failure
 
 if TYPE_CHECKING:
@@ -27,21 +28,15 @@ logger = logging.getLogger(__name__)
 class StoreConfig:
     """The store step's settings, read once."""
 
-    db_path: str
-    keep_html: bool
-    batch_size: int
-    flush_interval: float
-    busy_timeout: float
+    db_path: str = setting("DB_PATH")
+    keep_html: bool = setting("STORE_KEEP_HTML")
+    batch_size: int = setting("STORE_BATCH_SIZE")
+    flush_interval: float = setting("STORE_FLUSH_INTERVAL")
+    busy_timeout: float = setting("DB_BUSY_TIMEOUT")
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> StoreConfig:
-        config = cls(
-            db_path=settings.get("DB_PATH", "data/news.db"),
-            keep_html=settings.getbool("STORE_KEEP_HTML", True),
-            batch_size=settings.getint("STORE_BATCH_SIZE", 100),
-            flush_interval=settings.getfloat("STORE_FLUSH_INTERVAL", 2.0),
-            busy_timeout=settings.getfloat("DB_BUSY_TIMEOUT", 30.0),
-        )
+        config = read_config(cls, settings)
         if config.batch_size < 1 or config.flush_interval <= 0 or config.busy_timeout <= 0:
             raise ValueError(
                 "STORE_BATCH_SIZE must be >= 1, STORE_FLUSH_INTERVAL and DB_BUSY_TIMEOUT > 0"
@@ -67,7 +62,7 @@ class StorePipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        if not crawler.settings.getbool("STORE_ENABLED", True):
+        if not get_bool(crawler.settings, "STORE_ENABLED"):
             raise NotConfigured("STORE_ENABLED is off")
         return cls(crawler, StoreConfig.from_settings(crawler.settings))
 

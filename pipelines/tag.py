@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from itemadapter import ItemAdapter
 from scrapy.exceptions import NotConfigured
 
+from crawler.config import default, get_bool, get_float, get_str
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
@@ -28,18 +30,18 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_LEXICON_FILE = "data/korea_lexicon.toml"
+DEFAULT_LEXICON_FILE: str = default("TAG_LEXICON_FILE")
 """Default of ``TAG_LEXICON_FILE``; a relative path is tried in the working directory, then
 in the repository."""
 
-KOREA_THRESHOLD = 5.5
+KOREA_THRESHOLD: float = default("TAG_KOREA_THRESHOLD")
 """Default of ``TAG_KOREA_THRESHOLD``: score from which a story is ``korea``. Measured on
 ``dev.csv`` (``bench/bench_tag.py --sweep``): every threshold from 4.5 to 6.0 separates core from
 mention there (strongest mention 4.2, weakest core 6.0, one generic "Korean" in a headline).
 5.5 keeps a margin below that and keeps one term repeated twice in the lead (5.44) a mention,
 while a strong term in the headline (>= 6), two distinct terms in the lead, or a term that
 opens the lead with weight >= 2.5 (the lead-subject rule: 5.6) make ``korea``."""
-MENTION_THRESHOLD = 0.5
+MENTION_THRESHOLD: float = default("TAG_MENTION_THRESHOLD")
 """Default of ``TAG_MENTION_THRESHOLD``: score from which a non-Korea story is a
 ``korea_mention``. On ``dev.csv`` the weakest mention scores 1.97 and every ``none`` item 0;
 0.5 is lower so that one "South Korea" in a 3,000-word body (0.67) still counts, while a
@@ -1114,8 +1116,8 @@ class TagConfig:
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> TagConfig:
-        korea = settings.getfloat("TAG_KOREA_THRESHOLD", KOREA_THRESHOLD)
-        mention = settings.getfloat("TAG_MENTION_THRESHOLD", MENTION_THRESHOLD)
+        korea = get_float(settings, "TAG_KOREA_THRESHOLD")
+        mention = get_float(settings, "TAG_MENTION_THRESHOLD")
         if korea <= 0:
             raise ValueError(f"TAG_KOREA_THRESHOLD must be > 0 (got {korea})")
         if mention < 0:
@@ -1127,7 +1129,7 @@ class TagConfig:
                 mention,
                 korea,
             )
-        lexicon = settings.get("TAG_LEXICON_FILE") or DEFAULT_LEXICON_FILE
+        lexicon = get_str(settings, "TAG_LEXICON_FILE")
         return cls(
             lexicon_file=resolve_lexicon_path(lexicon),
             korea_threshold=korea,
@@ -1150,7 +1152,7 @@ class TagPipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> TagPipeline:
-        if not crawler.settings.getbool("TAG_ENABLED", True):
+        if not get_bool(crawler.settings, "TAG_ENABLED"):
             raise NotConfigured("TAG_ENABLED is False")
         return cls(crawler, TagConfig.from_settings(crawler.settings))
 

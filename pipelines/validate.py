@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem, NotConfigured
 
+from crawler.config import default, get_bool, get_int
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Self
@@ -17,7 +19,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MIN_CHARS = 200
+DEFAULT_MIN_CHARS: int = default("VALIDATE_MIN_CHARS")
 """A shorter body is a teaser, an index or an error page, not an article (letters and
 digits counted, so Korean and English texts are judged alike)."""
 _COUNTED_RE = re.compile(r"[^\W_]", re.UNICODE)
@@ -48,11 +50,9 @@ class ValidatePipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        if not crawler.settings.getbool("VALIDATE_ENABLED", True):
+        if not get_bool(crawler.settings, "VALIDATE_ENABLED"):
             raise NotConfigured("VALIDATE_ENABLED is off")
-        return cls(
-            crawler, min_chars=crawler.settings.getint("VALIDATE_MIN_CHARS", DEFAULT_MIN_CHARS)
-        )
+        return cls(crawler, min_chars=get_int(crawler.settings, "VALIDATE_MIN_CHARS"))
 
     def process_item(self, item: Any) -> Any:
         adapter = ItemAdapter(item)

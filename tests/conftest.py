@@ -1,8 +1,11 @@
-"""Shared fixtures: local fixture sites on 127.0.0.1 and Scrapy runs in a subprocess."""
+"""Shared fixtures: local fixture sites on 127.0.0.1 and Scrapy runs in a subprocess; the
+test tiers (``unit``, ``integration``, ``system``), given to each test by what it runs."""
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -55,3 +58,67 @@ def sites():
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     return tmp_path / "news.db"
+
+
+# -- test tiers ----------------------------------------------------------------------------------
+TIERS = ("unit", "integration", "system")
+SYSTEM_FIXTURES = frozenset({"redis_url"})
+"""Fixtures that need a service of the machine (a redis-server)."""
+_SYSTEM_RE = re.compile(
+    r"SIGKILL|browser_executable\(|render_js=true|\.chromium\b|RLIMIT_FSIZE|tmpfs"
+)
+"""Code that kills processes, drives Chromium or fills a disk."""
+_INTEGRATION_RE = re.compile(
+    r"\bsubprocess\.|\bPopen\(|\b(?:crawl|fault_crawl)\(|"
+    r"\b(?:SiteServers|FaultServer|ExtractionWorker|WorkerPool)\("
+)
+"""Code that starts processes (a crawl, a worker) or serves sites on 127.0.0.1."""
+_CALL_RE = re.compile(r"\b([A-Za-z_]\w*)\(")
+
+
+def _test_code(item: pytest.Item) -> str:
+    """The source of the test, of the fixtures it uses and of the helpers they call, as far
+    as they are defined under tests/ (the product's own code is not followed)."""
+    start = [getattr(item, "function", None)]
+    for defs in getattr(item, "_fixtureinfo", None).name2fixturedefs.values():
+        start += [d.func for d in defs]
+    seen: set[object] = set()
+    todo = [f for f in start if f is not None]
+    parts = []
+    while todo:
+        func = todo.pop()
+        if func in seen or not (getattr(func, "__module__", "") or "").startswith("tests"):
+            continue
+        seen.add(func)
+        try:
+            source = inspect.getsource(func)
+        except (OSError, TypeError):
+            continue
+        parts.append(source)
+        namespace = vars(inspect.getmodule(func))
+        todo += [
+            namespace[n] for n in _CALL_RE.findall(source) if inspect.isfunction(namespace.get(n))
+        ]
+    return "\n".join(parts)
+
+
+def tier(item: pytest.Item) -> str:
+    """``system`` for tests that need Redis, Chromium, SIGKILL or a full disk;
+    ``integration`` for tests that start processes or servers (crawls of fixture sites);
+    ``unit`` for the rest: functions called in-process."""
+    if SYSTEM_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return "system"
+    code = _test_code(item)
+    if _SYSTEM_RE.search(code):
+        return "system"
+    if _INTEGRATION_RE.search(code):
+        return "integration"
+    return "unit"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each test gets its tier's marker, unless it carries one itself (``-m unit`` selects
+    the fast tier: ``make test-fast``)."""
+    for item in items:
+        if not any(item.get_closest_marker(name) for name in TIERS):
+            item.add_marker(tier(item))

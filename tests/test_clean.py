@@ -23,8 +23,8 @@ from pipelines.clean import (
     default_rules,
     line_key,
     load_rules,
-    normalise_text,
     parse_rules,
+    tidy_spacing,
 )
 from tests.conftest import FIXTURES
 
@@ -274,7 +274,7 @@ def test_normalisation_touches_only_whitespace_and_invisible_characters():
         "Second paragraph: 3½ % «kept», e.g. \u2018this\u2019 …\n\n"
         "Emoji stay 🏳️‍🌈 and so does the Korean 한국어 text."
     )
-    assert normalise_text(raw) == expected
+    assert tidy_spacing(raw) == expected
     result = clean_text(raw)
     assert result.text == expected
     assert result.removed == []

@@ -22,9 +22,9 @@ from crawler.urls import url_keys
 from pipelines.dedupe import (
     DedupeConfig,
     DedupePipeline,
+    comparison_text,
     find_duplicate,
     fingerprint,
-    normalise_text,
     same_story,
     shingles,
     similarity,
@@ -82,7 +82,7 @@ def test_tokens_fold_case_width_and_punctuation():
 def test_text_hash_ignores_typography_and_line_breaks():
     original = text("nk-srbm-east-sea")
     retyped = original.replace("'", "\u2019").replace(". ", ".\u00a0\n", 3).upper()
-    assert normalise_text(original) == normalise_text(retyped)
+    assert comparison_text(original) == comparison_text(retyped)
     assert text_hash(original) == text_hash(retyped)
     assert text_hash(original) != text_hash(original.replace("600", "650"))
     assert len(text_hash("x")) == 40

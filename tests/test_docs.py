@@ -8,6 +8,7 @@ from pathlib import Path
 
 from scrapy.settings import default_settings
 
+from crawler.config import SETTING
 from tests.conftest import ROOT
 
 # scrapy-playwright's own settings (documented by that project).
@@ -56,7 +57,7 @@ _HISTORY_RE = re.compile(
 
 
 def project_settings() -> set[str]:
-    names = set(_DEFINED_RE.findall((ROOT / "crawler" / "settings.py").read_text()))
+    names = set(_DEFINED_RE.findall((ROOT / "crawler" / "settings.py").read_text())) | set(SETTING)
     for folder in ("crawler", "pipelines"):
         for path in (ROOT / folder).rglob("*.py"):
             names.update(_READ_RE.findall(path.read_text(encoding="utf-8")))

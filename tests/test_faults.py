@@ -1,4 +1,4 @@
-"""Faults a crawl must survive, each against a misbehaving local server (tests/faultserver.py):
+"""Faults a crawl must survive, each against a misbehaving local server (crawler/faultsite):
 the healthy pages are kept, every failure is counted and logged, nothing is corrupted."""
 
 from __future__ import annotations
@@ -28,19 +28,7 @@ from twisted.python.failure import Failure
 
 from crawler.browser import browser_executable
 from crawler.failures import failure_reason
-from crawler.items import ArticleItem
-from crawler.limits import (
-    ExtractFailed,
-    ExtractionWorker,
-    ExtractTimeout,
-    cap_links,
-    declares_entities,
-    plain_item,
-    plain_text,
-    strip_doctype,
-)
-from crawler.middlewares.retry import retry_after_seconds
-from tests.faultserver import (
+from crawler.faultsite import (
     CASES,
     COMMON,
     HEALTHY,
@@ -54,6 +42,18 @@ from tests.faultserver import (
     query,
     stored_paths,
 )
+from crawler.items import ArticleItem
+from crawler.limits import (
+    ExtractFailed,
+    ExtractionWorker,
+    ExtractTimeout,
+    cap_links,
+    declares_entities,
+    plain_item,
+    plain_text,
+    strip_doctype,
+)
+from crawler.middlewares.retry import retry_after_seconds
 
 _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 

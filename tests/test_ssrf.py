@@ -16,23 +16,26 @@ from scrapy.http import HtmlResponse
 from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
-from crawler.browser import browser_executable
-from crawler.middlewares import ssrf
-from crawler.middlewares.ssrf import (
-    DNSCache,
-    GuardedResolver,
+from crawler.address_policy import (
     HostPolicy,
-    SSRFGuardMiddleware,
-    SSRFRefused,
-    abort_request,
     addresses_refusal,
-    judge_browser_url,
     normalise_host,
     parse_ipv4,
     static_refusal,
 )
-from tests.faultserver import SSRF_VECTORS as VECTORS
-from tests.faultserver import FaultServer, crawl, query, stored_paths
+from crawler.browser import browser_executable
+from crawler.faultsite import SSRF_VECTORS as VECTORS
+from crawler.faultsite import FaultServer, crawl, query, stored_paths
+from crawler.middlewares import ssrf
+from crawler.middlewares.ssrf import (
+    DNSCache,
+    GuardedResolver,
+    SSRFGuardMiddleware,
+    SSRFRefused,
+    abort_request,
+    judge_browser_url,
+)
+from crawler.middlewares.ssrf import registry as ssrf_registry
 
 
 @pytest.mark.parametrize(("url", "reason", "kind"), VECTORS, ids=[v[0] for v in VECTORS])
@@ -111,7 +114,7 @@ def test_dns_cache_reuses_answers(monkeypatch):
         calls.append(host)
         return (ipaddress.ip_address("10.0.0.9"),)
 
-    monkeypatch.setattr(ssrf, "_getaddrinfo", fake)
+    monkeypatch.setattr(ssrf_registry, "_getaddrinfo", fake)
     cache = DNSCache(ttl=60)
     assert cache.cached("x.test") is None
     assert cache.lookup("x.test") == (ipaddress.ip_address("10.0.0.9"),)

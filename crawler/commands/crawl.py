@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 
+from crawler.config import db_path_for, get_bool, get_float
 from crawler.db import Archive, ArchiveError, database_failures
 from crawler.distributed.config import distributed
 from crawler.spiders.base import NewsSpider, site_from_args
@@ -45,14 +46,13 @@ class Command(ScrapyCrawlCommand):
         """Open the archive before crawling: a read-only, full or locked database stops the
         command now with one clear message (exit code 1), not after fetching pages."""
         if not (
-            self.settings.getbool("STORE_ENABLED", True)
-            or self.settings.getbool("RUNS_ENABLED", True)
+            get_bool(self.settings, "STORE_ENABLED") or get_bool(self.settings, "RUNS_ENABLED")
         ) or distributed(self.settings):  # a distributed worker does not open DB_PATH
             return True
         try:
             Archive(
-                self.settings.get("DB_PATH"),
-                busy_timeout=self.settings.getfloat("DB_BUSY_TIMEOUT", 30.0),
+                db_path_for(self.settings),
+                busy_timeout=get_float(self.settings, "DB_BUSY_TIMEOUT"),
             ).close()
         except ArchiveError as exc:
             print(f"crawl: {exc}", file=sys.stderr)

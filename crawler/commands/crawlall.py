@@ -16,6 +16,7 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from crawler.commands import quiet_unless_verbose
+from crawler.config import db_path_for, get_int, get_str
 from crawler.distributed.config import distributed
 from crawler.lock import LockHeld, RunLock, lock_path_for
 from crawler.runner import (
@@ -60,7 +61,7 @@ def select_sites(site_set: SiteSet, *, group: str | None, names: list[str] | Non
 
 
 def log_file(settings: BaseSettings) -> Path:
-    return Path(settings.get("CRAWLALL_LOG_FILE") or default_log_file(settings.get("DB_PATH")))
+    return Path(get_str(settings, "CRAWLALL_LOG_FILE") or default_log_file(db_path_for(settings)))
 
 
 class Command(ScrapyCommand):
@@ -116,7 +117,7 @@ class Command(ScrapyCommand):
         sites = select_sites(loader.sites, group=opts.group, names=opts.site_names)
         limits = Limits.from_settings(self.settings)
         kinds = {k: loader.load(k) for k in KINDS}
-        db_path = self.settings.get("DB_PATH")
+        db_path = db_path_for(self.settings)
         # A worker of the distributed mode (REDIS_URL) does not touch DB_PATH: any number
         # of them may run; `scrapy ingest`, the writer, holds the database's lock.
         lock = None if distributed(self.settings) else RunLock(lock_path_for(db_path))
@@ -135,8 +136,8 @@ class Command(ScrapyCommand):
         handler = add_rotating_log(
             path,
             level=self.settings.get("LOG_LEVEL"),
-            max_bytes=self.settings.getint("CRAWLALL_LOG_MAX_BYTES", 5 * 1024 * 1024),
-            backups=self.settings.getint("CRAWLALL_LOG_BACKUPS", 5),
+            max_bytes=get_int(self.settings, "CRAWLALL_LOG_MAX_BYTES"),
+            backups=get_int(self.settings, "CRAWLALL_LOG_BACKUPS"),
         )
         try:
             logger.info("crawlall: %d sites (%s) into %s", len(sites), self._scope(opts), db_path)

@@ -12,6 +12,7 @@ from scrapy.exceptions import UsageError
 from scrapy.utils.conf import closest_scrapy_cfg
 
 from crawler.commands.crawlall import log_file
+from crawler.config import db_path_for, get_float, get_str
 from crawler.lock import lock_path_for
 
 if TYPE_CHECKING:
@@ -41,19 +42,19 @@ def systemd_calendar(every: int) -> str:
 def run_timeout(settings: BaseSettings, every: int) -> float:
     """The run limit that keeps a run shorter than the interval: the configured one, or
     5/6 of the interval when that is none or too long (the next run would find the lock)."""
-    configured = settings.getfloat("CRAWLALL_RUN_TIMEOUT", 0)
+    configured = get_float(settings, "CRAWLALL_RUN_TIMEOUT")
     return configured if 0 < configured < every * 60 else every * 60 * 5 // 6
 
 
 def crawl_argv(settings: BaseSettings, *, every: int, group: str | None) -> list[str]:
     """``python -m scrapy crawlall ...`` with absolute paths, from this checkout's venv."""
     argv = [str(Path(sys.executable).absolute()), "-m", "scrapy", "crawlall"]
-    argv += ["--sites", str(Path(settings.get("SITES_FILE")).absolute())]
+    argv += ["--sites", str(Path(get_str(settings, "SITES_FILE")).absolute())]
     if group:
         argv += ["--group", group]
-    argv += ["-s", f"DB_PATH={Path(settings.get('DB_PATH')).absolute()}"]
+    argv += ["-s", f"DB_PATH={Path(db_path_for(settings)).absolute()}"]
     limit = run_timeout(settings, every)
-    if limit != settings.getfloat("CRAWLALL_RUN_TIMEOUT", 0):
+    if limit != get_float(settings, "CRAWLALL_RUN_TIMEOUT"):
         argv += ["-s", f"CRAWLALL_RUN_TIMEOUT={limit:g}"]
     return argv
 
@@ -90,20 +91,20 @@ class Command(ScrapyCommand):
         project = Path(cfg).parent if cfg else Path.cwd()
         argv = crawl_argv(self.settings, every=opts.every, group=opts.group)
         if opts.systemd:
-            stop_after = run_timeout(self.settings, opts.every) + self.settings.getfloat(
-                "CRAWLALL_STOP_GRACE", 60
+            stop_after = run_timeout(self.settings, opts.every) + get_float(
+                self.settings, "CRAWLALL_STOP_GRACE"
             )
             print(self.systemd_units(project, argv, opts.every, int(stop_after) + 120))
             return
         command = f"cd {shlex.quote(str(project))} && {shlex.join(argv)}"
         report = [str(Path(sys.executable).absolute()), "-m", "scrapy", "report", "--since"]
-        report += ["24h", "-s", f"DB_PATH={Path(self.settings.get('DB_PATH')).absolute()}"]
+        report += ["24h", "-s", f"DB_PATH={Path(db_path_for(self.settings)).absolute()}"]
         print(
             f"# newscrawler in {project}: add with `crontab -e` (or: (crontab -l; scrapy crontab)"
             " | crontab -)\n"
             "# crawlall prints nothing while every site is fine, so cron mails only failures.\n"
             "# Exit codes: 0 ok, 1 some sites failed, 2 usage/config error, 75 the previous run\n"
-            f"# still holds the lock ({lock_path_for(self.settings.get('DB_PATH')).absolute()}).\n"
+            f"# still holds the lock ({lock_path_for(db_path_for(self.settings)).absolute()}).\n"
             f"# Log (rotated): {log_file(self.settings).absolute()}\n"
             f"{schedule} {command}\n"
             "# A daily report by mail at 07:00:\n"

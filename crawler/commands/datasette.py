@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
+from crawler.config import db_path_for
+
 if TYPE_CHECKING:
     import argparse
 
@@ -94,7 +96,7 @@ class Command(ScrapyCommand):
             raise UsageError(
                 "Datasette is not installed: pip install -e '.[datasette]'", print_help=False
             )
-        db_path = Path(self.settings.get("DB_PATH"))
+        db_path = Path(db_path_for(self.settings))
         if not db_path.is_file():
             raise UsageError(
                 f"{db_path}: no database yet (run `make demo` or a crawl first)", print_help=False

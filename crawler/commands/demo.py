@@ -11,6 +11,7 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 from scrapy.settings import SETTINGS_PRIORITIES
 
+from crawler.config import db_path_for
 from crawler.db import connect
 from crawler.runner import crawl_sites, format_summary
 from crawler.sites import KINDS, parse_sites
@@ -98,7 +99,7 @@ class Command(ScrapyCommand):
             results, elapsed = crawl_sites(self.crawler_process, sites, kinds)
         finally:
             servers.stop()
-        db_path = self.settings.get("DB_PATH")
+        db_path = db_path_for(self.settings)
         served = ", ".join(f"{name}={url}" for name, url in sorted(servers.base_urls.items()))
         print(f"Demo sites: {served}")
         print(format_summary(results, elapsed))

@@ -16,6 +16,7 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from crawler.commands import quiet_unless_verbose
+from crawler.config import db_path_for, get_int
 from crawler.db import database_failures
 from crawler.distributed.config import DistributedConfig, connect, distributed
 from crawler.lock import LockHeld, RunLock, lock_path_for
@@ -110,7 +111,7 @@ class Command(ScrapyCommand):
             print(f"ingest: Redis at {config.redis_url} unavailable: {exc}", file=sys.stderr)
             self.exitcode = EXIT_FAILED
             return
-        db_path = self.settings.get("DB_PATH")
+        db_path = db_path_for(self.settings)
         lock = RunLock(lock_path_for(db_path))
         try:
             lock.acquire(note=f"scrapy ingest {' '.join(sys.argv[2:])}".strip())
@@ -126,8 +127,8 @@ class Command(ScrapyCommand):
         handler = add_rotating_log(
             path,
             level=self.settings.get("LOG_LEVEL"),
-            max_bytes=self.settings.getint("CRAWLALL_LOG_MAX_BYTES", 5 * 1024 * 1024),
-            backups=self.settings.getint("CRAWLALL_LOG_BACKUPS", 5),
+            max_bytes=get_int(self.settings, "CRAWLALL_LOG_MAX_BYTES"),
+            backups=get_int(self.settings, "CRAWLALL_LOG_BACKUPS"),
         )
         assert self.crawler_process is not None
         try:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
+from crawler.config import db_path_for
 from crawler.db import ArchiveError, connect
 from crawler.report import build_report, chart_rows, format_report, parse_since, report_html
 
@@ -53,7 +54,7 @@ class Command(ScrapyCommand):
             raise UsageError(str(exc), print_help=False) from None
         if opts.limit < 0:
             raise UsageError("--limit must be >= 0", print_help=False)
-        db_path = self.settings.get("DB_PATH")
+        db_path = db_path_for(self.settings)
         if not Path(db_path).is_file():
             raise UsageError(f"{db_path}: no database yet (run a crawl first)", print_help=False)
         try:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
+from crawler.config import db_path_for, get_str
 from crawler.db import Archive, ArchiveError
 from crawler.report import iso, parse_since
 from crawler.reprocess import DuplicateCheck, Steps, format_outcome, reprocess
@@ -50,7 +51,7 @@ class Command(ScrapyCommand):
                 since = iso(parse_since(opts.since))
             except ValueError as exc:
                 raise UsageError(str(exc), print_help=False) from None
-        db_path = self.settings.get("DB_PATH")
+        db_path = db_path_for(self.settings)
         if not Path(db_path).is_file():
             raise UsageError(f"{db_path}: no database yet (run a crawl first)", print_help=False)
         settings = self.settings.copy()
@@ -86,6 +87,6 @@ class Command(ScrapyCommand):
         """Configured sites by name (their language and time zone hints); none when the
         sites file is missing or broken: reprocessing does not need it."""
         try:
-            return {s.name: s for s in load_sites(self.settings.get("SITES_FILE"))}
+            return {s.name: s for s in load_sites(get_str(self.settings, "SITES_FILE"))}
         except SitesError:
             return {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from crawler.config import get_str
 from crawler.distributed.config import WRITER, distributed
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ class DistributedAddon:
     def update_settings(self, settings: BaseSettings) -> None:
         if not distributed(settings):
             return
-        if settings.get("DISTRIBUTED_ROLE") == WRITER:
+        if get_str(settings, "DISTRIBUTED_ROLE") == WRITER:
             return
         settings.set("SCHEDULER", SCHEDULER, priority="addon")
         settings.set("DUPEFILTER_CLASS", DUPEFILTER, priority="addon")

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from crawler.config import get_str, read_config, setting
+
 if TYPE_CHECKING:
     import redis
     from scrapy.settings import BaseSettings
@@ -23,7 +25,7 @@ WORKER = "worker"
 
 def distributed(settings: BaseSettings) -> bool:
     """Whether ``settings`` switch the distributed mode on (``REDIS_URL`` set)."""
-    return bool((settings.get("REDIS_URL") or "").strip())
+    return bool(get_str(settings, "REDIS_URL").strip())
 
 
 @dataclass(frozen=True)
@@ -31,20 +33,20 @@ class DistributedConfig:
     """The ``REDIS_URL`` and ``DISTRIBUTED_*`` settings, read once and checked."""
 
     redis_url: str
-    prefix: str = "newscrawler"
+    prefix: str = setting("DISTRIBUTED_PREFIX")
     """First part of every Redis key: several archives can share one Redis server."""
-    heartbeat: float = 1.0
+    heartbeat: float = setting("DISTRIBUTED_HEARTBEAT")
     """Seconds between a worker's heartbeats (per site it crawls)."""
-    idle_close: float = 10.0
+    idle_close: float = setting("DISTRIBUTED_IDLE_CLOSE")
     """A worker closes a site once its frontier has been empty, and no worker busy with it,
     for this long (other workers may still find links that refill it)."""
-    worker_timeout: float = 30.0
+    worker_timeout: float = setting("DISTRIBUTED_WORKER_TIMEOUT")
     """A worker silent this long is taken for dead: its requests go back to the frontier."""
-    run_ttl: float = 600.0
+    run_ttl: float = setting("DISTRIBUTED_RUN_TTL")
     """Seconds the keys of a site's run outlive the last heartbeat of its workers."""
-    http_cache_days: float = 14.0
+    http_cache_days: float = setting("DISTRIBUTED_HTTP_CACHE_DAYS")
     """Validators and bodies of sources (conditional GET) are kept this long in Redis."""
-    boilerplate_days: float = 30.0
+    boilerplate_days: float = setting("DISTRIBUTED_BOILERPLATE_DAYS")
     """Boilerplate sightings (learned per domain by the clean step) expire after this."""
 
     def __post_init__(self) -> None:
@@ -64,17 +66,7 @@ class DistributedConfig:
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> DistributedConfig:
-        d = cls(redis_url="redis://unset")
-        return cls(
-            redis_url=(settings.get("REDIS_URL") or "").strip(),
-            prefix=settings.get("DISTRIBUTED_PREFIX") or d.prefix,
-            heartbeat=settings.getfloat("DISTRIBUTED_HEARTBEAT", d.heartbeat),
-            idle_close=settings.getfloat("DISTRIBUTED_IDLE_CLOSE", d.idle_close),
-            worker_timeout=settings.getfloat("DISTRIBUTED_WORKER_TIMEOUT", d.worker_timeout),
-            run_ttl=settings.getfloat("DISTRIBUTED_RUN_TTL", d.run_ttl),
-            http_cache_days=settings.getfloat("DISTRIBUTED_HTTP_CACHE_DAYS", d.http_cache_days),
-            boilerplate_days=settings.getfloat("DISTRIBUTED_BOILERPLATE_DAYS", d.boilerplate_days),
-        )
+        return read_config(cls, settings, redis_url=get_str(settings, "REDIS_URL").strip())
 
     # -- key names ---------------------------------------------------------------------------
     def key(self, *parts: str) -> str:

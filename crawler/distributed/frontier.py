@@ -19,6 +19,7 @@ from scrapy_redis.queue import PriorityQueue
 from scrapy_redis.scheduler import Scheduler
 from twisted.internet import task
 
+from crawler.config import get_int
 from crawler.distributed.config import DistributedConfig, connect, worker_id
 
 if TYPE_CHECKING:
@@ -250,7 +251,7 @@ class FrontierScheduler(Scheduler):
         scheduler.config = DistributedConfig.from_settings(crawler.settings)
         scheduler.debug = crawler.settings.getbool("DUPEFILTER_DEBUG")
         settings = crawler.settings
-        scheduler.max_held = settings.getint("DISTRIBUTED_MAX_HELD", 0) or 2 * settings.getint(
+        scheduler.max_held = get_int(settings, "DISTRIBUTED_MAX_HELD") or 2 * settings.getint(
             "CONCURRENT_REQUESTS_PER_DOMAIN", 8
         )
         return scheduler

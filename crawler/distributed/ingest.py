@@ -16,6 +16,7 @@ from scrapy.exceptions import CloseSpider
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import defer, task
 
+from crawler.config import read_config, setting
 from crawler.db import Archive, ArchiveError, database_failures, note_failure
 from crawler.distributed.config import WRITER, DistributedConfig
 from crawler.distributed.queue import BadPayload, ItemQueue, decode_item
@@ -35,14 +36,14 @@ logger = logging.getLogger(__name__)
 class IngestConfig:
     """``INGEST_*`` settings and the command's options."""
 
-    db_path: str
-    batch_size: int = 100
+    db_path: str = setting("DB_PATH")
+    batch_size: int = setting("INGEST_BATCH_SIZE")
     """Items taken, processed and committed together (one acknowledgement)."""
-    poll_interval: float = 0.5
+    poll_interval: float = setting("INGEST_POLL_INTERVAL")
     """Seconds between looks at an empty queue."""
-    until_empty: bool = False
+    until_empty: bool = setting("INGEST_UNTIL_EMPTY")
     """Stop once the queue has been empty for ``idle`` seconds (else run until stopped)."""
-    idle: float = 0.0
+    idle: float = setting("INGEST_IDLE")
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.poll_interval <= 0 or self.idle < 0:
@@ -124,13 +125,7 @@ class IngestSpider(scrapy.Spider):
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
-        spider.ingest = IngestConfig(
-            db_path=settings.get("DB_PATH"),
-            batch_size=settings.getint("INGEST_BATCH_SIZE", 100),
-            poll_interval=settings.getfloat("INGEST_POLL_INTERVAL", 0.5),
-            until_empty=settings.getbool("INGEST_UNTIL_EMPTY", False),
-            idle=settings.getfloat("INGEST_IDLE", 0.0),
-        )
+        spider.ingest = read_config(IngestConfig, settings)
         spider.queue = ItemQueue.from_config(DistributedConfig.from_settings(settings))
         crawler.signals.connect(spider._scraped, signal=signals.item_scraped)
         crawler.signals.connect(spider._dropped, signal=signals.item_dropped)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem, NotConfigured
 
+from crawler.config import get_bool
 from crawler.distributed.config import DistributedConfig, connect, distributed, worker_id
 from crawler.distributed.shared import PENDING
 from crawler.items import ArticleItem
@@ -188,7 +189,7 @@ class PushPipeline:
         return cls(
             crawler,
             ItemQueue.from_config(config),
-            keep_html=crawler.settings.getbool("STORE_KEEP_HTML", True),
+            keep_html=get_bool(crawler.settings, "STORE_KEEP_HTML"),
         )
 
     def close_spider(self) -> None:

@@ -12,6 +12,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
 from crawler.anomaly import RunFigures, status_problems
+from crawler.config import get_bool
 from crawler.db import utcnow
 from crawler.distributed.config import DistributedConfig, distributed, worker_id
 from crawler.distributed.queue import ItemQueue, encode_run
@@ -57,7 +58,7 @@ class RunReporter:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        if not crawler.settings.getbool("RUNS_ENABLED", True):
+        if not get_bool(crawler.settings, "RUNS_ENABLED"):
             raise NotConfigured("RUNS_ENABLED is off")
         if not distributed(crawler.settings):
             raise NotConfigured("REDIS_URL is not set")

@@ -14,6 +14,7 @@ from scrapy.http import Headers
 from scrapy.responsetypes import responsetypes
 from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
 
+from crawler.config import get_bool, read_config, setting
 from crawler.db import Archive
 from crawler.urls import url_key
 
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CACHE_MAX_BYTES = 5 * 1024 * 1024
 _VALIDATOR_HEADERS = (b"If-None-Match", b"If-Modified-Since")
 
 
@@ -35,12 +35,12 @@ _VALIDATOR_HEADERS = (b"If-None-Match", b"If-Modified-Since")
 class IncrementalConfig:
     """The incremental crawl's settings, read once."""
 
-    db_path: str = "data/news.db"
-    revisit_days: float = 0.0
+    db_path: str = setting("DB_PATH")
+    revisit_days: float = setting("INCREMENTAL_REVISIT_DAYS")
     """Re-fetch a stored article last seen this many days ago (0: never)."""
-    conditional_get: bool = True
+    conditional_get: bool = setting("INCREMENTAL_CONDITIONAL_GET")
     """Send If-None-Match / If-Modified-Since for sources and replay the stored copy on 304."""
-    cache_max_bytes: int = DEFAULT_CACHE_MAX_BYTES
+    cache_max_bytes: int = setting("INCREMENTAL_CACHE_MAX_BYTES")
     """Larger source bodies are not stored (and so always fetched in full)."""
 
     def __post_init__(self) -> None:
@@ -49,12 +49,7 @@ class IncrementalConfig:
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> IncrementalConfig:
-        return cls(
-            db_path=settings.get("DB_PATH", cls.db_path),
-            revisit_days=settings.getfloat("INCREMENTAL_REVISIT_DAYS", 0.0),
-            conditional_get=settings.getbool("INCREMENTAL_CONDITIONAL_GET", True),
-            cache_max_bytes=settings.getint("INCREMENTAL_CACHE_MAX_BYTES", DEFAULT_CACHE_MAX_BYTES),
-        )
+        return read_config(cls, settings)
 
 
 def revisit_due(last_seen: str | None, revisit_days: float, *, now: datetime | None = None) -> bool:
@@ -83,7 +78,7 @@ class _ArchiveUser:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        if not crawler.settings.getbool("INCREMENTAL_ENABLED", True):
+        if not get_bool(crawler.settings, "INCREMENTAL_ENABLED"):
             raise NotConfigured("INCREMENTAL_ENABLED is off")
         mw = cls(crawler, IncrementalConfig.from_settings(crawler.settings))
         crawler.signals.connect(mw.spider_opened, signal=signals.spider_opened)

@@ -12,6 +12,8 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.response import response_status_message
 from twisted.internet import task
 
+from crawler.config import default, get_float
+
 if TYPE_CHECKING:
     from typing import Self
 
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RETRY_AFTER_MAX = 120.0
+DEFAULT_RETRY_AFTER_MAX: float = default("RETRY_AFTER_MAX")
 
 
 def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) -> float | None:
@@ -61,7 +63,7 @@ class RetryAfterMiddleware(RetryMiddleware):
     def from_crawler(cls, crawler: Crawler) -> Self:
         mw = cls(
             crawler.settings,
-            max_wait=crawler.settings.getfloat("RETRY_AFTER_MAX", DEFAULT_RETRY_AFTER_MAX),
+            max_wait=get_float(crawler.settings, "RETRY_AFTER_MAX"),
         )
         mw.crawler = crawler
         return mw

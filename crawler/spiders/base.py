@@ -12,6 +12,7 @@ import scrapy
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from scrapy_playwright.page import PageMethod
 
+from crawler.config import get_bool
 from crawler.db import utcnow
 from crawler.extract import extract_page, url_domain
 from crawler.extract.encoding import decode_html
@@ -117,7 +118,7 @@ class NewsSpider(scrapy.Spider):
         its handler starts a Playwright driver per crawler, which the others do not need."""
         super().update_settings(settings)
         site = cls.configured_site
-        if (site is not None and site.render_js) or settings.getbool("CRAWLER_RENDER_JS"):
+        if (site is not None and site.render_js) or get_bool(settings, "CRAWLER_RENDER_JS"):
             handlers = {**settings.getdict("DOWNLOAD_HANDLERS"), **PLAYWRIGHT_HANDLERS}
             settings.set("DOWNLOAD_HANDLERS", handlers, priority="spider")
 

@@ -13,6 +13,7 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
+from crawler.config import get_int
 from crawler.extract import normalise_date
 from crawler.limits import cap_links, declares_entities, links_per_page_max, strip_doctype
 from crawler.spiders.base import NewsSpider
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
 
 _SITEMAP_LINE_RE = re.compile(rb"^\s*sitemap\s*:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
 _GZIP_MAGIC = b"\x1f\x8b"
-DEFAULT_MAX_SITEMAP_BYTES = 50 * 1024 * 1024
-"""The sitemap protocol allows 50 MB (uncompressed) per file."""
 
 
 class SitemapTooLarge(ValueError):
@@ -135,7 +134,7 @@ class SitemapSpider(NewsSpider):
 
     @property
     def max_sitemap_bytes(self) -> int:
-        return self.crawler.settings.getint("SITEMAP_MAX_BYTES", DEFAULT_MAX_SITEMAP_BYTES)
+        return get_int(self.crawler.settings, "SITEMAP_MAX_BYTES")
 
     def parse(
         self,

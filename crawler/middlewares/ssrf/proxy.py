@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from crawler.middlewares.ssrf import Refusal
+    from crawler.address_policy import Refusal
 
 logger = logging.getLogger(__name__)
 

@@ -1,264 +1,37 @@
-"""A misbehaving HTTP server on 127.0.0.1 for the fault tests and ``bench/fault_suite.py``:
-each path is one fault (status codes, resets, trickles, bombs, lying charsets, hostile XML),
-next to healthy articles; a canary server on 127.0.0.2 records any request that got out."""
+"""The misbehaving HTTP server on 127.0.0.1 (one path per fault, next to healthy articles)
+and the canary server on 127.0.0.2 that records any request the SSRF guard let out."""
 
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import random
 import re
 import socket
-import sqlite3
 import struct
-import subprocess
-import sys
 import threading
 import time
-import zlib
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, ClassVar, Self
 
-import brotli
-
-ROOT = Path(__file__).resolve().parents[1]
-FAULT_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "faults"
-
-_VOCABULARY = (
-    "city council budget river bridge school teacher museum harbour railway farmer market "
-    "election minister report factory export import wage union strike court judge law police "
-    "weather storm flood drought harvest rice wheat coffee tea price index bank loan rate "
-    "company chip battery engine ship port airline pilot station train bus road tunnel park "
-    "forest mountain island coast village festival music film novel artist painter library "
-    "hospital doctor nurse patient vaccine study survey census village mayor governor army "
-    "navy border treaty summit talks envoy senator parliament committee vote ballot poll "
-    "tax tariff subsidy pension housing rent tenant landlord builder architect engineer "
-    "software network cable satellite rocket launch orbit telescope planet ocean fishery "
-    "whale reef glacier climate carbon solar wind turbine grid outage blackout water pipe"
+from crawler.faultsite.cases import CASES, HEALTHY
+from crawler.faultsite.pages import (
+    DEEP_JSON,
+    LOL,
+    PDF,
+    PNG,
+    XXE,
+    article_html,
+    article_title,
+    article_words,
+    bomb,
+    encoded_page,
 )
-_WORDS = _VOCABULARY.split()
-_FILLER = (
-    "the", "a", "of", "in", "on", "after", "before", "while", "and", "but", "said", "says",
-    "reported", "announced", "expects", "plans", "new", "local", "national", "first", "last",
-)  # fmt: skip
-
-
-def article_words(n: int, count: int = 260) -> str:
-    """Distinct, deterministic prose for article ``n`` (no two share a story)."""
-    rng = random.Random(n * 7919 + 17)
-    words = []
-    for i in range(count):
-        words.append(rng.choice(_WORDS) if i % 3 else rng.choice(_FILLER))
-    sentences = [" ".join(words[i : i + 13]).capitalize() + "." for i in range(0, count, 13)]
-    return " ".join(sentences)
-
-
-def article_title(n: int) -> str:
-    rng = random.Random(n)
-    return f"Report {n}: {rng.choice(_WORDS)} and {rng.choice(_WORDS)} in the news"
-
-
-def article_html(n: int, *, title: str | None = None, text: str | None = None) -> str:
-    title = title or article_title(n)
-    text = text or article_words(n)
-    paras = "".join(f"<p>{p.strip()}.</p>" for p in text.split(".") if p.strip())
-    return (
-        f"<!doctype html><html lang='en'><head><title>{title}</title>"
-        f"<meta property='article:published_time' content='2026-11-20T08:00:00+00:00'>"
-        f"</head><body><nav><a href='/'>Home</a></nav><article><h1>{title}</h1>{paras}"
-        f"</article><footer>Contact us</footer></body></html>"
-    )
-
-
-def encoded_page(name: str, encoding: str, *, drop: str | None = None) -> tuple[str, bytes]:
-    """``(title, body)`` of fixture text ``name`` as an HTML page in ``encoding``, with no
-    charset declared anywhere."""
-    text = (FAULT_FIXTURES / f"{name}.txt").read_text(encoding="utf-8")
-    if drop:
-        text = text.replace(drop, "")
-    title, *paras = [line for line in text.splitlines() if line.strip()]
-    html = (
-        f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
-        + "".join(f"<p>{p}</p>" for p in paras)
-        + "</article></body></html>"
-    )
-    return title, html.encode(encoding)
-
-
-@cache
-def bomb(kind: str, size: int = 200 * 1024 * 1024) -> bytes:
-    """``size`` zero bytes compressed with ``kind`` (gzip/deflate/br): a few hundred KB."""
-    zeros = bytes(1024 * 1024)
-    if kind == "br":
-        compressor = brotli.Compressor(quality=1)
-        out = [compressor.process(zeros) for _ in range(size // len(zeros))]
-        return b"".join(out) + compressor.finish()
-    if kind == "deflate":
-        compressor = zlib.compressobj(9)
-    else:
-        compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip container
-    out = [compressor.compress(zeros) for _ in range(size // len(zeros))]
-    return b"".join(out) + compressor.flush()
-
 
 _RANGE_RE = re.compile(r"/range-(\d+)-(\d+)\.rss")
 """``/range-FIRST-COUNT.rss``: a feed of healthy articles FIRST ... FIRST+COUNT-1."""
-_DEEP = "[" * 100_000 + "]" * 100_000
-"""JSON nested deeper than Python's parser recurses."""
-PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n" + b"x" * 400
-PNG = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + b"\x00" * 17 + b"x" * 400
-LOL = (
-    b'<?xml version="1.0"?>\n<!DOCTYPE lolz [\n <!ENTITY lol "lollollollollollollollol">\n'
-    + b"".join(
-        f' <!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">\n'.encode()
-        for i in range(1, 10)
-    )
-    + b"]>\n"
-)
-XXE = (
-    b'<?xml version="1.0"?>\n<!DOCTYPE x [\n <!ENTITY xxe SYSTEM "file:///etc/passwd">\n'
-    b' <!ENTITY ext SYSTEM "http://127.0.0.2:{canary}/xxe">\n]>\n'
-)
 
 
-# -- the cases ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Case:
-    """One article-level fault: the path the feed links to and what must come of it."""
-
-    name: str
-    path: str
-    stored: bool = False
-    """The article must be stored (a fault the crawler recovers from)."""
-    failed: str | None = None
-    """The request must fail with this reason (``article <url> failed (<reason>)`` logged,
-    ``article/failed/<reason>`` counted)."""
-    dropped: str | None = None
-    """The page must be dropped by the validate step with this reason."""
-    stat: str | None = None
-    """A further stat that must be counted (>= 1)."""
-    contains: str | None = None
-    """With ``stored``: text the stored article must contain (decoding checks)."""
-    log: str | None = None
-    """Text the log must show, when not the default for ``failed`` / ``dropped``
-    (``{url}``, ``{base}`` and ``{canary}`` are filled in)."""
-
-    def expected_log(self, server: FaultServer) -> str | None:
-        url = server.url(self.path)
-        if self.log:
-            return self.log.format(url=url, base=server.base, canary=server.canary_base)
-        if self.failed:
-            return f"article {url} failed ({self.failed})"
-        if self.dropped:
-            return f"not an article ({self.dropped}): {url}"
-        return None
-
-    def stats(self) -> list[str]:
-        keys = [self.stat] if self.stat else []
-        if self.failed:
-            keys.append(f"article/failed/{self.failed}")
-        if self.dropped:
-            keys.append(f"validate/dropped/{self.dropped}")
-        return keys
-
-
-CASES: tuple[Case, ...] = (
-    Case("http 404", "/f/404", failed="http_404"),
-    Case("http 410", "/f/410", failed="http_410"),
-    Case("http 429 + Retry-After", "/f/429", stored=True, stat="retry/after_waited"),
-    Case("http 429, Retry-After too long", "/f/429-long", failed="http_429",
-         stat="retry/after_too_long"),
-    Case("http 500", "/f/500", failed="http_500", stat="retry/max_reached"),
-    Case("http 503 then ok", "/f/503", stored=True, stat="retry/count"),
-    Case("connection refused", "@refused", failed="refused"),
-    Case("reset before any response", "/f/reset-early", failed="reset"),
-    Case("reset mid-body", "/f/reset", failed="truncated"),
-    Case("truncated body", "/f/truncated", failed="truncated"),
-    Case("1 byte per second", "/f/trickle", failed="timeout"),
-    Case("redirect loop", "/f/loop-a", stat="redirect/loop",
-         log="failed (redirect_loop): redirect loop: {base}/f/loop-b -> {base}/f/loop-a"),
-    Case("redirect chain too long", "/f/chain/1", stat="article/failed/max_redirects",
-         log="article {base}/f/chain/6 failed (max_redirects)"),
-    Case("redirect to private address", "/f/redirect-private", stat="ssrf/refused/loopback",
-         log="refused {canary}/via-redirect (loopback"),
-    Case("50 MB page", "/f/huge", failed="too_large"),
-    Case("50 MB page, no length", "/f/huge-stream", failed="too_large"),
-    Case("gzip bomb", "/f/bomb-gzip", failed="too_large"),
-    Case("deflate bomb", "/f/bomb-deflate", failed="too_large"),
-    Case("brotli bomb", "/f/bomb-br", failed="too_large"),
-    Case("wrong content type", "/f/wrong-type", stored=True, contains="Report 9001"),
-    Case("PDF served as HTML", "/f/pdf", dropped="not_html"),
-    Case("image served as HTML", "/f/image", dropped="not_html"),
-    Case("empty 200", "/f/empty", dropped="no_text"),
-    Case("HTML without article", "/f/no-article", dropped="too_short"),
-    Case("broken HTML, NUL bytes", "/f/broken", stored=True, contains="Report 9002"),
-    Case("JSON-LD nested 100,000 deep", "/f/deep-jsonld", stored=True, contains="Report 9005"),
-    Case("EUC-KR, no charset", "/f/euc-kr", stored=True, contains="도심 재개발 사업의 착공식"),
-    Case("CP949, no charset", "/f/cp949", stored=True, contains="똠양꿍 가게"),
-    Case("Shift_JIS, no charset", "/f/shift-jis", stored=True, contains="終電時刻を平日に限り"),
-    Case("Windows-1252, no charset", "/f/cp1252", stored=True, contains="3,50 € la tasse"),
-    Case("charset header lies (utf-8)", "/f/lying-utf8", stored=True, contains="등록금 동결"),
-    Case("charset header lies (latin-1)", "/f/lying-latin1", stored=True, contains="감귤 수확"),
-    Case("pathological page (slow extraction)", "/f/slow-extract", failed="extract_timeout",
-         stat="extract/timeout", log="{url}: not extracted"),
-)  # fmt: skip
-# Every vector the guard must refuse with no host declared: (URL, reason, kind of vector).
-SSRF_VECTORS = [
-    ("http://127.0.0.1/", "loopback", "IPv4 loopback"),
-    ("http://127.1/", "loopback", "IPv4 short form"),
-    ("http://2130706433/", "loopback", "IPv4 as one decimal number"),
-    ("http://0x7f.1/", "loopback", "IPv4 in hex"),
-    ("http://0x7f000001/", "loopback", "IPv4 in hex"),
-    ("http://017700000001/", "loopback", "IPv4 in octal"),
-    ("http://0177.0.0.1/", "loopback", "IPv4 in octal"),
-    ("http://127.0.0.1./", "loopback", "IPv4 with trailing dot"),
-    ("http://%31%32%37.0.0.1/", "loopback", "percent-encoded host"),
-    ("http://[::1]/", "loopback", "IPv6 loopback"),
-    ("http://[::ffff:127.0.0.1]/", "loopback", "IPv4-mapped IPv6"),
-    ("http://[::ffff:7f00:1]/", "loopback", "IPv4-mapped IPv6"),
-    ("http://[::127.0.0.1]/", "loopback", "IPv4-compatible IPv6"),
-    ("http://[2002:7f00:1::]/", "loopback", "6to4 embedding"),
-    ("http://169.254.169.254/latest/meta-data/", "link_local", "cloud metadata (link-local)"),
-    ("http://[fe80::1%25eth0]/", "link_local", "IPv6 link-local with zone"),
-    ("http://[64:ff9b::a9fe:a9fe]/", "link_local", "NAT64 embedding"),
-    ("http://10.0.0.1/", "private", "RFC 1918 private"),
-    ("http://172.16.5.4/", "private", "RFC 1918 private"),
-    ("http://192.168.1.1/", "private", "RFC 1918 private"),
-    ("http://0300.0250.0.1/", "private", "IPv4 in octal"),
-    ("http://[fc00::1]/", "private", "IPv6 unique local"),
-    ("http://[fd12:3456::1]/", "private", "IPv6 unique local"),
-    ("http://[fec0::1]/", "private", "IPv6 site-local"),
-    ("http://100.64.0.1/", "cgnat", "carrier-grade NAT"),
-    ("http://100.127.255.254/", "cgnat", "carrier-grade NAT"),
-    ("http://224.0.0.251/", "multicast", "IPv4 multicast"),
-    ("http://[ff02::1]/", "multicast", "IPv6 multicast"),
-    ("http://0.0.0.0/", "unspecified", "unspecified"),
-    ("http://0/", "unspecified", "unspecified"),
-    ("http://[::]/", "unspecified", "unspecified"),
-    ("http://240.0.0.1/", "reserved", "reserved / broadcast / documentation"),
-    ("http://255.255.255.255/", "reserved", "reserved / broadcast / documentation"),
-    ("http://192.0.2.10/", "reserved", "reserved / broadcast / documentation"),
-    ("http://198.18.0.1/", "reserved", "reserved / broadcast / documentation"),
-    ("file:///etc/passwd", "scheme", "file: scheme"),
-    ("ftp://127.0.0.1/x", "scheme", "other scheme (ftp, data, gopher, dict, javascript)"),
-    ("data:text/html,<h1>x</h1>", "scheme", "other scheme (ftp, data, gopher, dict, javascript)"),
-    ("gopher://127.0.0.1:6379/_INFO", "scheme", "other scheme (ftp, data, gopher, dict, javascript)"),
-    ("dict://127.0.0.1:11211/stat", "scheme", "other scheme (ftp, data, gopher, dict, javascript)"),
-    ("javascript:alert(1)", "scheme", "other scheme (ftp, data, gopher, dict, javascript)"),
-    ("http://example.com@127.0.0.1/", "userinfo", "credentials before the host"),
-    ("http://127.0.0.1:99999/", "bad_url", "unparsable port"),
-]  # fmt: skip
-
-HEALTHY = tuple(range(1, 9))
-"""Healthy articles ``/ok/<n>.html`` interleaved with the faults: all must be stored."""
-
-
-# -- the servers -------------------------------------------------------------------------------
 class _Quiet(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -562,12 +335,14 @@ class FaultServer(_QuietServer):
         r["/f/deep-jsonld"] = lambda h: h._send(
             200,
             article_html(9005)
-            .replace("</head>", f"<script type='application/ld+json'>{_DEEP}</script></head>")
+            .replace("</head>", f"<script type='application/ld+json'>{DEEP_JSON}</script></head>")
             .encode(),
         )
         r["/deep.json"] = lambda h: h._send(
             200,
-            b'{"version": "https://jsonfeed.org/version/1.1", "items": ' + _DEEP.encode() + b"}",
+            b'{"version": "https://jsonfeed.org/version/1.1", "items": '
+            + DEEP_JSON.encode()
+            + b"}",
             "application/feed+json",
         )
         r["/f/euc-kr"] = _encoded("korean", "euc-kr", drop="똠방각하 식당 주인 ")
@@ -781,99 +556,3 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-# -- running crawls and reading their results --------------------------------------------------
-@dataclass
-class CrawlResult:
-    returncode: int
-    stderr: str
-    stats: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def crashed(self) -> bool:
-        """A crash: an exception no part of the crawler handled (spider, pipeline, signal
-        handler, Deferred or task) or a crawl without its final stats."""
-        return (
-            any(marker in self.stderr for marker in CRASH_MARKERS)
-            or bool(self.stats.get("spider_exceptions_count"))
-            or not self.stats
-        )
-
-
-CRASH_MARKERS = (
-    "Unhandled error",
-    "Spider error processing",
-    "Error processing",
-    "Error caught on signal handler",
-    "exception was never retrieved",
-    "Scraper close failure",
-)
-COMMON = ["-s", "AUTOTHROTTLE_ENABLED=False", "-s", "DOWNLOAD_DELAY=0", "-s", "LOG_LEVEL=INFO"]
-
-
-def crawl(
-    *args: str, db: Path, timeout: float = 180, preexec: Any = None, env: dict | None = None
-) -> CrawlResult:
-    """``python -m scrapy ARGS`` against ``db``; its stats read back from the runs table."""
-    cmd = [sys.executable, "-m", "scrapy", *args, "-s", f"DB_PATH={db}", *COMMON]
-    started = time.monotonic()
-    proc = subprocess.run(
-        cmd,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        preexec_fn=preexec,
-        env={**os.environ, **(env or {})},
-    )
-    result = CrawlResult(proc.returncode, proc.stderr, seconds=time.monotonic() - started)
-    with contextlib.suppress(sqlite3.Error, IndexError, TypeError, ValueError):
-        result.stats = json.loads(
-            query(db, "SELECT stats FROM runs ORDER BY id DESC LIMIT 1")[0]["stats"]
-        )
-    return result
-
-
-def query(db: Path, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(sql, params)]
-    finally:
-        conn.close()
-
-
-def stored_paths(db: Path, base: str) -> dict[str, dict[str, Any]]:
-    return {r["url"].removeprefix(base): r for r in query(db, "SELECT * FROM articles")}
-
-
-def integrity(db: Path) -> tuple[str, int]:
-    """``PRAGMA integrity_check`` and the number of half-written articles (no text, or no
-    page row) of the file ``db``. A file killed before its first migration committed has no
-    tables and counts as intact; tables without a schema version are a half-migrated file."""
-    conn = sqlite3.connect(db, timeout=30)
-    try:
-        check = conn.execute("PRAGMA integrity_check").fetchone()[0]
-        if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
-            tables = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'")
-            return (check if tables.fetchone()[0] == 0 else "half-migrated schema"), 0
-        half = conn.execute(
-            "SELECT COUNT(*) FROM articles a LEFT JOIN pages p ON p.article_id = a.id "
-            "WHERE a.text IS NULL OR a.title IS NULL OR p.article_id IS NULL"
-        ).fetchone()[0]
-    finally:
-        conn.close()
-    return check, half
-
-
-def fault_crawl(server: FaultServer, db: Path) -> CrawlResult:
-    """The crawl of every article-level case (one feed) with caps low enough to be quick."""
-    return crawl(
-        "crawl", "feed", "-a", f"url={server.base}/feed.rss", "-a", "name=faults",
-        "-s", "DOWNLOAD_TIMEOUT=3", "-s", "EXTRACT_TIMEOUT=2", "-s", "RETRY_AFTER_MAX=10",
-        "-s", "RETRY_TIMES=1", "-s", "INCREMENTAL_ENABLED=False",
-        db=db,
-    )  # fmt: skip
