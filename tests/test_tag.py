@@ -1,4 +1,4 @@
-"""Tests for the Korea tagger (pipelines/tag.py) and its lexicon (data/korea_lexicon.toml)."""
+"""Tests for the Korea tagger (pipelines/tag/) and its lexicon (data/korea_lexicon.toml)."""
 
 from __future__ import annotations
 
