@@ -27,7 +27,6 @@ PERSON_CATEGORIES = frozenset(
 )
 PLACE_CATEGORIES = frozenset({"capital", "city", "place"})
 LIST_CATEGORIES = frozenset({"country", "demonym"})
-_VENUE_DEMOTED = PLACE_CATEGORIES | {"country"}
 CATEGORIES = frozenset(
     {
         *PERSON_CATEGORIES,
@@ -69,20 +68,31 @@ _ELLIPTICAL_NEXT_RE = re.compile(r"(?:'s|\u2019s)?(?:\s+[A-Z]|-[A-Za-z])")
 _RULE_DEFAULTS: dict[str, Any] = {
     "list_min_members": 4,
     "list_factor": 0.2,
-    "venue_factor": 0.25,
+    "name_list_min_others": 2,
+    "tournament_factor": 0.25,
     "roundup_factor": 0.35,
     "source_factor": 1.0,
     "dateline_factor": 0.15,
     "elliptical_weight": 1.5,
     "both_ratio": 0.3,
-    "lead_subject_factor": 1.5,
-    "lead_subject_words": 3,
+    "subject_factor": 2.0,
+    "subject_words": 10,
     "several_factor": 0.4,
+    "attached_factor": 0.3,
+    "personal_factor": 0.3,
+    "aside_factor": 0.3,
     "source_after": r"(?:'s)?\s+(?:officials?|media)\b[^.;]{0,40}?\b(?:said|says|reported)\b",
     "source_before": r"(?:according\s+to)\s+(?:the\s+)?$",
     "list_separator": r"^[\s,;/&]*(?:(?:and|or|the)\s*[,\s]*)*$",
+    "subject_end": r"\b(?:said|says|say|is|are|was|were|will|would|has|have|had)\b",
+    "subject_intro": r"(?:In|On|At|After|Before|Despite|Amid|As|With|For|Following)\b[^,.;]{1,60},\s*",
+    "venue_before": r"\b(?:in|at)\s+(?:the\s+)?$",
+    "personal_before": r"\b(?:born|grew\s+up|raised)\s+in\s+$",
+    "personal_after": r"\s+(?:wife|husband|mother|father|parents)\b",
+    "several_headline": r"(?:two|three|four|five|six|seven|eight|nine|ten|\d+)\s",
 }
-_BOOSTS = frozenset({"elliptical_weight", "lead_subject_factor"})
+_INTEGER_RULES = frozenset({"list_min_members", "name_list_min_others", "subject_words"})
+_BOOSTS = frozenset({"elliptical_weight", "subject_factor"})
 """Rules that may exceed 1 (the other factors and ratios are shares from 0 to 1)."""
 
 
@@ -124,18 +134,28 @@ class Rules:
 
     list_min_members: int
     list_factor: float
-    venue_factor: float
+    name_list_min_others: int
+    tournament_factor: float
     roundup_factor: float
     source_factor: float
     dateline_factor: float
     elliptical_weight: float
     both_ratio: float
-    lead_subject_factor: float
-    lead_subject_words: int
+    subject_factor: float
+    subject_words: int
     several_factor: float
+    attached_factor: float
+    personal_factor: float
+    aside_factor: float
     source_after: re.Pattern[str]
     source_before: re.Pattern[str]
     list_separator: re.Pattern[str]
+    subject_end: re.Pattern[str]
+    subject_intro: re.Pattern[str]
+    venue_before: re.Pattern[str]
+    personal_before: re.Pattern[str]
+    personal_after: re.Pattern[str]
+    several_headline: re.Pattern[str]
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.tag.lexicon import (
     _BOOSTS,
+    _INTEGER_RULES,
     _RULE_DEFAULTS,
     CATEGORIES,
     DEFAULT_LEXICON_FILE,
@@ -115,7 +116,7 @@ class LexiconBuilder:
                 except re.error as exc:
                     problem = f"key {key!r}: bad regular expression: {exc}"
                     raise self.fail("[rules]", problem) from exc
-            elif key in ("list_min_members", "lead_subject_words"):
+            elif key in _INTEGER_RULES:
                 if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                     raise self.fail("[rules]", f"key {key!r}: a positive integer")
                 out[key] = value

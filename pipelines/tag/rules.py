@@ -7,6 +7,8 @@ and adds its name to ``applied`` so the evidence says which rules fired.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -29,7 +31,6 @@ _DATELINE_RE = re.compile(
 _CREDIT_RE = re.compile(
     r"\s*(?:\d{4}-\d\d-\d\d\s+)?(?:[A-Z][A-Za-z]*(?:\.com)?(?:\s\([^()]{1,30}\))?\s+(?:--|-|:)\s+)?"
 )
-_COMPOUND_SUBJECT_RE = re.compile(r"(?:\s+[\w.'-]+){0,2}?\s+(?:and|or|&)\s", re.IGNORECASE)
 _JOINED_BEFORE_RE = re.compile(r"[A-Z][\w'\u2019.-]*\s*(?:,|\band\b|&)\s*$")
 _JOINED_AFTER_RE = re.compile(r"(?:'s|\u2019s)?\s*(?:,|\band\b|&)\s*[A-Z]")
 _HONORIFICS = frozenset(
@@ -37,7 +38,32 @@ _HONORIFICS = frozenset(
 )
 _PREV_WORD_RE = re.compile(r"([A-Z][a-z]+)\.?\s+$")
 _NEXT_WORD_RE = re.compile(r"\s+[A-Z][a-z]")
-_VENUE_DEMOTED = PLACE_CATEGORIES | {"country"}
+_TOURNAMENT_DEMOTED = PLACE_CATEGORIES | {"country"}
+_SENTENCE_END_RE = re.compile(r"[.!?\u3002](?=\s|$)|\n")
+_LINE_BREAK_RE = re.compile(r"\n+")
+SENTENCES_PER_PARAGRAPH = 3
+"""A text without line breaks is cut into paragraphs of this many sentences."""
+_WORD_RE = re.compile(r"[\w'\u2019.&\-]+")
+_NOT_VERB_BEFORE = frozenset({"the", "a", "an", "its", "their", "his", "her", "our", "newly"})
+# A capitalised name of up to five words ("Matsushita Electric Industrial", "LG Electronics")
+_NAME = r"(?<![\w\-])[A-Z][\w&'\u2019.\-]*(?:\s+(?:[A-Z][\w&'\u2019.\-]*|&|of|de)){0,4}"
+_NAME_SEP = r"(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|&)\s+)"
+_NAME_BEFORE_RE = re.compile(rf"({_NAME}){_NAME_SEP}$")
+_NAME_AFTER_RE = re.compile(
+    rf"(?:\s+[A-Z][\w&'\u2019.\-]*){{0,3}}(?:'s|\u2019s)?{_NAME_SEP}({_NAME})"
+)
+_ATTACH_GAP_RE = re.compile(
+    r"(?:'s|\u2019s)?(?:\s+(?!(?:and|or|but|in|at|on|of|to|for|with|from|by|as|than)\b)"
+    r"[\w\-]+){0,4}\s+"
+)
+_APPOSITION_RE = re.compile(r",\s+(?:the\s+|a\s+|an\s+)?")
+_POSSESSIVE_RE = re.compile(r"'s|\u2019s")
+_COMPOUND_AFTER_RE = re.compile(r"(?:\s+[\w.'-]+){0,2}?\s+(?:and|or|&)\s+(?:an?\s+|the\s+)?(\S+)")
+_EXAMPLE_RE = re.compile(r"\b(?:such\s+as|including|like|among\s+them|e\.g\.)\s", re.IGNORECASE)
+_MODIFIERS = frozenset({"demonym"})
+_NOT_ATTACHED = frozenset({"country", "demonym", "diaspora", "venue"}) | PLACE_CATEGORIES
+_NO_SUBJECT = frozenset({"venue", "diaspora", "media"})
+_NO_SUBJECT_FLAGS = frozenset({"list", "source", "dateline", "venue", "personal", "several"})
 
 
 def attribution(rules: Rules, source: str, hits: list[Hit], applied: set[str]) -> None:
@@ -105,36 +131,220 @@ def dateline(rules: Rules, text: str, hits: list[Hit], applied: set[str]) -> int
     return match.end()
 
 
-def lead_subject(rules: Rules, text: str, hits: list[Hit], start: int, applied: set[str]) -> None:
-    """The lead's first words name what the story is about ("Hynix Semiconductor Inc.,
-    the world's third-largest..."), unless they name it with others ("X and Y ...").
-    People are left out: one of several players often opens a sports report."""
-    words = _words_re(rules.lead_subject_words).match(text, start)
-    end = words.end() if words else start
+def subject_span(rules: Rules, text: str, start: int) -> tuple[int, int]:
+    """Where the first sentence's subject stands: from ``start`` (after any dateline, and
+    after an opening phrase such as "On Monday,") to its verb, at most ``subject_words`` words.
+
+    The verb is a word of ``subject_end`` or a past-tense "-ed" word that no article or
+    possessive precedes ("South Korea admitted", but not "the embattled Hynix").
+    """
+    intro = rules.subject_intro.match(text, start)
+    if intro is not None:
+        start = intro.end()
+    sentence = _SENTENCE_END_RE.search(text, start)
+    limit = sentence.start() if sentence else len(text)
+    end = limit
+    previous = ""
+    for count, word in enumerate(_WORD_RE.finditer(text, start, limit)):
+        token = word.group()
+        if count >= rules.subject_words:
+            end = word.start()
+            break
+        if count and (
+            rules.subject_end.fullmatch(token)
+            or (
+                token.islower()
+                and token.endswith("ed")
+                and len(token) > 4
+                and "-" not in token
+                and previous.lower() not in _NOT_VERB_BEFORE
+                and not _POSSESSIVE_RE.search(previous)
+            )
+        ):
+            end = word.start()
+            break
+        previous = token
+    return start, end
+
+
+def lead_subject(
+    rules: Rules, title: str, text: str, hits: list[Hit], start: int, applied: set[str]
+) -> None:
+    """Korea as the subject of the lead's first sentence is what the story is about.
+
+    "A South Korean carmaker said...", "Hynix Semiconductor, the world's third-largest
+    chipmaker, reported...", "Workers at Hyundai Motor will strike": every Korea term in the
+    subject weighs ``subject_factor`` more. Not when it is named with others ("Sony and
+    Samsung said", "A Korean Air jet and a BA plane"), quoted ("South Korean officials
+    said"), a venue, a list member, or a person under a headline about several people
+    ("Four players share lead"); an unlisted romanised name needs a nationality word.
+    """
+    span_start, span_end = subject_span(rules, text, start)
+    people_ok = not rules.several_headline.match(title)
     for hit in hits:
-        if hit.start >= end:
+        if hit.start >= span_end:
             return
         entry = hit.entry
-        if hit.start < start or hit.kind != "entry" or entry is None:
+        if hit.start < span_start or hit.kind != "entry" or entry is None:
             continue
-        if entry.category in PERSON_CATEGORIES | {"venue", "diaspora"} or "list" in hit.flags:
-            return
-        if _COMPOUND_SUBJECT_RE.match(text, hit.end):
-            return  # "A Korean Air jet and a British Airways plane clipped wings"
-        hit.factor *= rules.lead_subject_factor
+        if (
+            entry.category in _NO_SUBJECT
+            or entry.role == "source"
+            or hit.flags & _NO_SUBJECT_FLAGS
+            or hit.label == "name"
+            or (entry.category in PERSON_CATEGORIES and not people_ok)
+            or _compound(text, hit, hits, span_start, span_end)
+        ):
+            continue
+        hit.factor *= rules.subject_factor
         hit.flags.add("subject")
         applied.add("subject")
-        return
 
 
-def sports_venue(rules: Rules, hits: list[Hit], applied: set[str]) -> None:
+def _compound(text: str, hit: Hit, hits: list[Hit], start: int, end: int) -> bool:
+    """Whether the subject names the Korea term together with something not Korean."""
+    if _EXAMPLE_RE.search(text, start, hit.start):
+        return True  # "Chipmakers such as Hynix will...": an example of the subject
+    members = _name_run(text, hit, start, end)
+    if any(not _covered(span, hits) for span in members):
+        return True
+    after = _COMPOUND_AFTER_RE.match(text, hit.end, end)
+    if after is None:
+        return False
+    return not _covered(after.span(1), hits)
+
+
+def tournament(rules: Rules, hits: list[Hit], applied: set[str]) -> None:
     """A sports event held in Korea (the Korea Open): its places are where, not who."""
     if any(h.entry is not None and h.entry.category == "venue" for h in hits):
         for hit in hits:
-            if hit.entry is not None and hit.entry.category in _VENUE_DEMOTED:
-                hit.factor *= rules.venue_factor
-                hit.flags.add("venue")
-                applied.add("venue")
+            if hit.entry is not None and hit.entry.category in _TOURNAMENT_DEMOTED:
+                hit.factor *= rules.tournament_factor
+                hit.flags.add("tournament")
+                applied.add("tournament")
+
+
+def venue(rules: Rules, source: str, hits: list[Hit], applied: set[str]) -> None:
+    """ "Talks in Seoul", "held in Pyongyang": a place where something happens.
+
+    Counts for the score (an event in Korea), but for the north/south decision only when
+    no Korea acts in the story: envoys meeting in Seoul about the North make it
+    ``north_korea``; a crush in Seoul is still ``south_korea``.
+    """
+    for hit in hits:
+        entry = hit.entry
+        if (
+            hit.kind == "entry"
+            and entry is not None
+            and entry.category in PLACE_CATEGORIES | {"country"}
+            and not _POSSESSIVE_RE.match(source, hit.end)
+            and rules.venue_before.search(source, max(0, hit.start - 40), hit.start)
+        ):
+            hit.flags.add("venue")
+            applied.add("venue")
+
+
+def personal(rules: Rules, source: str, hits: list[Hit], applied: set[str]) -> None:
+    """ "Born in Seoul", "his Korean wife": a person's background, not the story's subject."""
+    for hit in hits:
+        entry = hit.entry
+        if hit.kind != "entry" or entry is None or entry.category in PERSON_CATEGORIES:
+            continue
+        if rules.personal_before.search(
+            source, max(0, hit.start - 50), hit.start
+        ) or rules.personal_after.match(source, hit.end):
+            hit.factor *= rules.personal_factor
+            hit.side_factor = 0.0
+            hit.flags.add("personal")
+            applied.add("personal")
+
+
+def attached(rules: Rules, source: str, hits: list[Hit], applied: set[str]) -> None:
+    """A nationality word and the name it qualifies are one piece of evidence.
+
+    "Korean player Lee Hyung-taik", "South Korea's Hynix", "Pantech, a Korean phone maker":
+    the weaker of the two counts ``attached_factor``, so one Korean referent named with its
+    nationality is not two Korea terms.
+    """
+    entries = [h for h in hits if h.kind == "entry" and h.entry is not None]
+    for first, second in itertools.pairwise(entries):
+        pair = _modifier_pair(source, first, second)
+        if pair is None:
+            continue
+        modifier, named = pair
+        weaker = min((modifier, named), key=lambda h: h.entry.weight * h.factor if h.entry else 0.0)
+        weaker.factor *= rules.attached_factor
+        weaker.flags.add("attached")
+        applied.add("attached")
+
+
+def _modifier_pair(source: str, first: Hit, second: Hit) -> tuple[Hit, Hit] | None:
+    a, b = first.entry, second.entry
+    if a is None or b is None:
+        return None
+    modifier_first = a.category in _MODIFIERS or (
+        a.category == "country" and _POSSESSIVE_RE.match(source, first.end)
+    )
+    if modifier_first and b.category not in _NOT_ATTACHED:
+        gap = _ATTACH_GAP_RE.fullmatch(source, first.end, second.start)
+        if gap is not None or source[first.end : second.start] in (" ", "'s ", "\u2019s "):
+            return first, second
+    modifier_second = b.category in _MODIFIERS or (
+        b.category == "country" and _POSSESSIVE_RE.match(source, second.end)
+    )
+    if modifier_second and a.category not in _NOT_ATTACHED:
+        between = source[first.end : second.start]
+        if _APPOSITION_RE.fullmatch(between):
+            return second, first
+    return None
+
+
+def name_lists(rules: Rules, source: str, hits: list[Hit], applied: set[str]) -> None:
+    """A Korean firm or person in a run of names with others ("Sony, Philips, Matsushita
+    and Samsung"; "Roddick, Agassi and Lee"): one of several co-equal members."""
+    for hit in hits:
+        entry = hit.entry
+        if (
+            hit.kind != "entry"
+            or entry is None
+            or entry.category in LIST_CATEGORIES
+            or hit.flags & {"list", "several"}
+        ):
+            continue
+        members = _name_run(source, hit, 0, len(source))
+        others = sum(1 for span in members if not _covered(span, hits))
+        if len(members) + 1 >= 3 and others >= rules.name_list_min_others:
+            hit.factor *= rules.list_factor
+            hit.flags.add("list")
+            applied.add("list")
+
+
+def _name_run(source: str, hit: Hit, start: int, end: int) -> list[tuple[int, int]]:
+    """The other names joined to ``hit`` by commas, "and", "or" or "&", within start-end."""
+    members = []
+    pos = hit.start
+    while len(members) < 12:
+        match = _NAME_BEFORE_RE.search(source, max(start, pos - 80), pos)
+        if match is None:
+            break
+        members.append(match.span(1))
+        pos = match.start(1)
+    pos = hit.end
+    while len(members) < 24:
+        match = _NAME_AFTER_RE.match(source, pos, end)
+        if match is None:
+            break
+        members.append(match.span(1))
+        pos = match.end(1)
+    return members
+
+
+def _covered(span: tuple[int, int], hits: list[Hit]) -> bool:
+    """Whether a Korea term lies inside ``span``."""
+    start, end = span
+    return any(
+        h.kind == "entry" and h.entry is not None and h.start < end and start < h.end for h in hits
+    )
 
 
 def several(rules: Rules, title: str, text: str, hits: list[Hit], applied: set[str]) -> None:
@@ -205,9 +415,29 @@ def elliptical(hits: list[Hit], applied: set[str]) -> list[Hit]:
     return kept
 
 
-@lru_cache(maxsize=8)
-def _words_re(count: int) -> re.Pattern[str]:
-    return re.compile(rf"(?:\S+(?:\s+|$)){{1,{count}}}")
+def aside(rules: Rules, text: str, hits: list[Hit], applied: set[str]) -> None:
+    """All the Korea evidence in one paragraph of the body, none in the headline or lead:
+    an aside that could be cut. Only its strongest term counts in full."""
+    evidence = [h for h in hits if h.kind == "entry" and h.entry is not None and h.factor > 0]
+    if not evidence or any(h.zone != "body" for h in evidence):
+        return
+    bounds = paragraph_starts(text)
+    if len({bisect.bisect_right(bounds, h.start) for h in evidence}) > 1:
+        return
+    strongest = max(evidence, key=lambda h: h.entry.weight * h.factor if h.entry else 0.0)
+    for hit in evidence:
+        if hit is not strongest:
+            hit.factor *= rules.aside_factor
+            hit.flags.add("aside")
+            applied.add("aside")
+
+
+def paragraph_starts(text: str) -> list[int]:
+    """Where paragraphs start: at line breaks, or every few sentences in a text without any."""
+    if "\n" in text.strip():
+        return [m.end() for m in _LINE_BREAK_RE.finditer(text)]
+    ends = [m.end() for m in _SENTENCE_END_RE.finditer(text)]
+    return ends[SENTENCES_PER_PARAGRAPH - 1 :: SENTENCES_PER_PARAGRAPH]
 
 
 @lru_cache(maxsize=64)

@@ -131,27 +131,34 @@ class Tally:
                     entry.id, {"entry": entry, "zones": {}, "matched": [], "flags": set()}
                 )
                 # per zone: count, best weight, best weight for the north/south decision
-                zone = record["zones"].setdefault(hit.zone, [0, 0.0, 0.0])
+                # (a venue's side is kept apart: it only counts when no Korea acts)
+                zone = record["zones"].setdefault(hit.zone, [0, 0.0, 0.0, 0.0])
                 weight = entry.weight * hit.factor
                 side_factor = 0.0 if entry.role == "source" else hit.side_factor
-                zone[0] += 1
+                zone[0] += "aside" not in hit.flags
                 zone[1] = max(zone[1], weight)
-                zone[2] = max(zone[2], weight * side_factor)
+                if "venue" in hit.flags:
+                    zone[3] = max(zone[3], weight * side_factor)
+                else:
+                    zone[2] = max(zone[2], weight * side_factor)
                 if hit.text not in record["matched"]:
                     record["matched"].append(hit.text)
                 record["flags"] |= hit.flags
         sides = dict.fromkeys(KOREA_SIDES, 0.0)
+        venue_sides = dict.fromkeys(KOREA_SIDES, 0.0)
         for entry_id, record in records.items():
             entry = record["entry"]
-            entry_score = side_score = 0.0
-            for zone, (count, best, best_side) in record["zones"].items():
-                gain = zone_weight[zone] * (1.0 + REPEAT_GAIN * math.log(count))
+            entry_score = side_score = venue_score = 0.0
+            for zone, (count, best, best_side, best_venue) in record["zones"].items():
+                gain = zone_weight[zone] * (1.0 + REPEAT_GAIN * math.log(max(1, count)))
                 entry_score += best * gain
                 side_score += best_side * gain
+                venue_score += best_venue * gain
                 for topic in entry.topics:
                     tally.topics[topic] += gain
             tally.score += entry_score
             sides[entry.korea] += side_score
+            venue_sides[entry.korea] += venue_score
             zones = record["zones"]
             tally.terms.append(
                 {
@@ -166,6 +173,8 @@ class Tally:
             )
         for (topic, zone), count in topic_counts.items():
             tally.topics[topic] += zone_weight[zone] * (1.0 + REPEAT_GAIN * math.log(count))
+        if not (sides["north"] or sides["south"] or sides["both"]):
+            sides = venue_sides  # only places where things happen: they name the Korea
         tally.north = sides["north"] + sides["both"]
         tally.south = sides["south"] + sides["both"]
         tally.terms.sort(key=lambda t: (-t["score"], t["entry"]))
@@ -249,16 +258,24 @@ class Tagger:
         for source, found in ((title, title_hits), (text, text_hits)):
             R.attribution(rules, source, found, applied)
             R.country_lists(rules, source, found, applied)
+            R.name_lists(rules, source, found, applied)
+            R.personal(rules, source, found, applied)
+            R.venue(rules, source, found, applied)
         lead_start = R.dateline(rules, text, text_hits, applied)
-        R.lead_subject(rules, text, text_hits, lead_start, applied)
+        R.lead_subject(rules, title, text, text_hits, lead_start, applied)
         hits = title_hits + text_hits
-        R.sports_venue(rules, hits, applied)
+        R.tournament(rules, hits, applied)
         hits += R.surnames(title, title_hits, "title", hits, end_of_lead)
         hits += R.surnames(text, text_hits, "text", hits, end_of_lead)
         if any("surname" in h.flags for h in hits):
             applied.add("surname")
         R.several(rules, title, text, hits, applied)
-        return R.elliptical(hits, applied)
+        for source, in_title in ((title, True), (text, False)):
+            found = sorted((h for h in hits if (h.zone == "title") == in_title), key=_start)
+            R.attached(rules, source, found, applied)
+        hits = R.elliptical(hits, applied)
+        R.aside(rules, text, hits, applied)
+        return hits
 
     def _sides(self, north: float, south: float) -> list[str]:
         """North, South or both: the weaker side must reach ``both_ratio`` of the stronger."""
@@ -271,6 +288,10 @@ class Tagger:
         if south > north or south >= ratio * north:
             sides.append(TAG_SOUTH)
         return sides
+
+
+def _start(hit: Hit) -> int:
+    return hit.start
 
 
 @lru_cache(maxsize=1)
