@@ -376,6 +376,7 @@ patterns = ["golf"]
 
 [[group]]
 name = "test"
+source = "a public list of country names"
 category = "country"
 korea = "north"
 weight = 3.0
@@ -446,6 +447,10 @@ def test_a_minimal_lexicon_works(tmp_path):
             r"\[\[negative\]\] #1: key 'reason'",
         ),
         (("[topics.sports]", "colour = 1\n[topics.sports]"), r"top level: unknown key 'colour'"),
+        (
+            ('source = "a public list of country names"\n', ""),
+            r"\[\[group\]\] #1 \(test\): key 'source': say where the names come from",
+        ),
         (("[[group]]", "colour = 1\n[[group]]"), r"\[topics.sports\]: unknown key 'colour'"),
         (
             ('patterns = ["North Korea"]', 'patterns = ["North*"]'),

@@ -81,6 +81,7 @@ _RULE_DEFAULTS: dict[str, Any] = {
     "attached_factor": 0.3,
     "personal_factor": 0.3,
     "aside_factor": 0.3,
+    "example_factor": 0.4,
     "source_after": r"(?:'s)?\s+(?:officials?|media)\b[^.;]{0,40}?\b(?:said|says|reported)\b",
     "source_before": r"(?:according\s+to)\s+(?:the\s+)?$",
     "list_separator": r"^[\s,;/&]*(?:(?:and|or|the)\s*[,\s]*)*$",
@@ -89,6 +90,7 @@ _RULE_DEFAULTS: dict[str, Any] = {
     "venue_before": r"\b(?:in|at)\s+(?:the\s+)?$",
     "personal_before": r"\b(?:born|grew\s+up|raised)\s+in\s+$",
     "personal_after": r"\s+(?:wife|husband|mother|father|parents)\b",
+    "example_before": r"\b(?:such\s+as|including)\s[^.;:!?]{0,100}$",
     "several_headline": r"(?:two|three|four|five|six|seven|eight|nine|ten|\d+)\s",
 }
 _INTEGER_RULES = frozenset({"list_min_members", "name_list_min_others", "subject_words"})
@@ -147,6 +149,7 @@ class Rules:
     attached_factor: float
     personal_factor: float
     aside_factor: float
+    example_factor: float
     source_after: re.Pattern[str]
     source_before: re.Pattern[str]
     list_separator: re.Pattern[str]
@@ -156,6 +159,7 @@ class Rules:
     personal_before: re.Pattern[str]
     personal_after: re.Pattern[str]
     several_headline: re.Pattern[str]
+    example_before: re.Pattern[str]
 
 
 @dataclass(slots=True)

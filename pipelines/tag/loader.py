@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from functools import lru_cache
@@ -41,10 +42,13 @@ class LexiconBuilder:
     TOP_KEYS = frozenset(
         {"version", "rules", "markers", "names", "countries", "topics", "negative", "group"}
     )
-    GROUP_KEYS = frozenset({"name", "category", "korea", "weight", "topics", "role", "entries"})
+    GROUP_KEYS = frozenset(
+        {"name", "source", "category", "korea", "weight", "topics", "role", "entries"}
+    )
     ENTRY_KEYS = frozenset(
         {"id", "patterns", "exact", "korea", "weight", "category", "topics", "role", "surname"}
-    ) | {"note"}
+    ) | {"note", "variants"}
+    NAMES_KEYS = frozenset({"weight", "surnames", "syllables", "surname_variants", "spellings"})
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -52,6 +56,9 @@ class LexiconBuilder:
         self.prefixes: dict[str, Term] = {}
         self.owners: dict[str, str] = {}
         self.patterns: list[str] = []
+        self.spelling: Spelling | None = None
+        self.variants: dict[str, list[tuple[Term, str]]] = {}
+        """Generated romanisations of people's names: key -> (term, spelling) candidates."""
 
     def fail(self, where: str, problem: str) -> LexiconError:
         return LexiconError(f"{self.source}: {where}: {problem}")
@@ -62,7 +69,7 @@ class LexiconBuilder:
             raise self.fail("top level", f"unknown key {unknown[0]!r}")
         rules = self._rules(data.get("rules", {}))
         names = self._table(data.get("names", {}), "[names]")
-        self._keys(names, {"weight", "surnames", "syllables"}, "[names]")
+        self._keys(names, self.NAMES_KEYS, "[names]")
         name_weight = self._weight(names.get("weight", 2.0), "[names]")
         surnames = self._strings(names.get("surnames", []), "[names]", "surnames")
         syllables = [
@@ -72,6 +79,7 @@ class LexiconBuilder:
             raise self.fail("[names]", "key 'syllables': only ASCII letters are allowed")
         if any(not s.isalpha() or not s[:1].isupper() for s in surnames):
             raise self.fail("[names]", "key 'surnames': capitalised words only")
+        self.spelling = self._spelling(names, surnames, syllables)
         topics = self._topics(data.get("topics", {}))
         self._markers(data.get("markers", {}))
         self._countries(data.get("countries", {}))
@@ -87,6 +95,7 @@ class LexiconBuilder:
         entries: dict[str, Entry] = {}
         for gindex, group in enumerate(self._array(data.get("group", []), "group"), 1):
             self._group(group, gindex, topics, surnames, entries)
+        self._add_variants()
         return Lexicon(
             source=self.source,
             terms=self.terms,
@@ -173,6 +182,9 @@ class LexiconBuilder:
         if isinstance(raw.get("name"), str):
             gwhere = f"[[group]] #{gindex} ({raw['name']})"
         self._keys(raw, self.GROUP_KEYS, gwhere)
+        source = raw.get("source")
+        if not isinstance(source, str) or not source.strip():
+            raise self.fail(gwhere, "key 'source': say where the names come from (a public list)")
         for eindex, spec in enumerate(self._array(raw.get("entries"), f"{gwhere} entries"), 1):
             spec = self._table(spec, f"{gwhere} entry #{eindex}")
             patterns = spec.get("patterns") or spec.get("exact") or []
@@ -216,7 +228,43 @@ class LexiconBuilder:
                 surname=surname,
             )
             entries[entry_id] = entry
-            self._add(spec, Term("entry", entry=entry), where, required=True)
+            term = Term("entry", entry=entry)
+            self._add(spec, term, where, required=True)
+            variants = spec.get("variants", True)
+            if not isinstance(variants, bool):
+                raise self.fail(where, "key 'variants': true or false")
+            if variants and category in PERSON_CATEGORIES and self.spelling is not None:
+                for pattern in spec.get("patterns", []):
+                    for variant in self.spelling.variants(pattern):
+                        key = _strip_sep(variant).lower()
+                        self.variants.setdefault(key, []).append((term, variant))
+
+    def _spelling(
+        self, names: Mapping[str, Any], surnames: list[str], syllables: list[str]
+    ) -> Spelling:
+        groups = names.get("surname_variants", [])
+        if not isinstance(groups, list) or not all(
+            isinstance(g, list) and all(isinstance(w, str) and w.isalpha() for w in g)
+            for g in groups
+        ):
+            raise self.fail("[names]", "key 'surname_variants': a list of lists of surnames")
+        swaps = names.get("spellings", [])
+        if not isinstance(swaps, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) and x for x in p)
+            for p in swaps
+        ):
+            raise self.fail("[names]", "key 'spellings': a list of [spelling, spelling] pairs")
+        return Spelling(surnames, syllables, groups, [tuple(p) for p in swaps])
+
+    def _add_variants(self) -> None:
+        """Other romanisations of listed people's names, unless a listed pattern has that
+        spelling already or two people would share it."""
+        for key, candidates in self.variants.items():
+            if key in self.owners or len({id(term) for term, _ in candidates}) > 1:
+                continue
+            term, spelling = candidates[0]
+            self.terms[key] = term
+            self.patterns.append(spelling)
 
     # -- helpers
 
@@ -285,6 +333,88 @@ class LexiconBuilder:
         unknown = sorted(set(table) - set(allowed))
         if unknown:
             raise self.fail(where, f"unknown key {unknown[0]!r}")
+
+
+class Spelling:
+    """Other romanisations of a Korean personal name ("Kim Kye-gwan": "Kim Kye-kwan",
+    "Kim Gye-gwan"; "Lee Hyung-taik": "Hyung-Taik Lee", "Hyungtaik Lee", "Ri Hyung-taik").
+
+    A name is a surname from ``[names] surnames`` and a given name of one or two syllables
+    from ``[names] syllables``. Produced: the given name with the other spellings of
+    ``[names] spellings`` (Revised Romanization and McCune-Reischauer: g/k, d/t, b/p, j/ch,
+    eo/o...) where the result is a known syllable too; the other spellings of the surname
+    (its ``surname_variants`` group: Lee, Yi, Ri); and the Western order, with the given name
+    hyphenated or as one word ("Hyung-taik Lee", "Hyungtaik Lee").
+    """
+
+    MAX_VARIANTS = 48
+
+    def __init__(
+        self,
+        surnames: list[str],
+        syllables: list[str],
+        groups: list[list[str]],
+        swaps: list[tuple[str, str]],
+    ) -> None:
+        self.syllables = frozenset(syllables)
+        self.surnames = frozenset(surnames) | {w for g in groups for w in g}
+        self.family: dict[str, list[str]] = {}
+        for group in groups:
+            for name in group:
+                self.family.setdefault(name, []).extend(w for w in group if w != name)
+        self.swaps = [*swaps, *((b, a) for a, b in swaps)]
+
+    def variants(self, pattern: str) -> list[str]:
+        parsed = self._parse(pattern)
+        if parsed is None:
+            return []
+        surname, given = parsed
+        options = [self._syllable(s) for s in given]
+        hyphened = "-".join(given).capitalize()
+        out = [f"{surname} {'-'.join(combo).capitalize()}" for combo in itertools.product(*options)]
+        out += [f"{family} {hyphened}" for family in self.family.get(surname, ())]
+        out += [f"{hyphened} {surname}", f"{''.join(given).capitalize()} {surname}"]
+        seen = _strip_sep(pattern).lower()
+        unique = {_strip_sep(v).lower(): v for v in out if _strip_sep(v).lower() != seen}
+        return list(unique.values())[: self.MAX_VARIANTS]
+
+    def _parse(self, pattern: str) -> tuple[str, list[str]] | None:
+        words = pattern.split()
+        if len(words) < 2 or not pattern.isascii():
+            return None
+        for surname, rest in ((words[0], words[1:]), (words[-1], words[:-1])):
+            if surname in self.surnames:
+                given = self._given(rest)
+                if given is not None:
+                    return surname, given
+        return None
+
+    def _given(self, words: list[str]) -> list[str] | None:
+        parts = [p.lower() for w in words for p in w.split("-") if p]
+        if len(parts) == 1 and parts[0] not in self.syllables:
+            word = parts[0]
+            splits = [
+                [word[:i], word[i:]]
+                for i in range(1, len(word))
+                if word[:i] in self.syllables and word[i:] in self.syllables
+            ]
+            parts = splits[0] if len(splits) == 1 else parts
+        if 1 <= len(parts) <= 2 and all(p in self.syllables for p in parts):
+            return parts
+        return None
+
+    def _syllable(self, syllable: str) -> list[str]:
+        found = frontier = {syllable}
+        for _ in range(2):  # up to two changes: "jeong" -> "cheong" -> "chong"
+            changed = {
+                form.replace(old, new, 1)
+                for form in frontier
+                for old, new in self.swaps
+                if old in form
+            }
+            frontier = {form for form in changed if form in self.syllables} - found
+            found = found | frontier
+        return sorted(found, key=lambda s: (s != syllable, s))
 
 
 def _guess_surname(patterns: Any, surnames: list[str]) -> str | None:

@@ -46,8 +46,11 @@ SENTENCES_PER_PARAGRAPH = 3
 _WORD_RE = re.compile(r"[\w'\u2019.&\-]+")
 _NOT_VERB_BEFORE = frozenset({"the", "a", "an", "its", "their", "his", "her", "our", "newly"})
 # A capitalised name of up to five words ("Matsushita Electric Industrial", "LG Electronics")
-_NAME = r"(?<![\w\-])[A-Z][\w&'\u2019.\-]*(?:\s+(?:[A-Z][\w&'\u2019.\-]*|&|of|de)){0,4}"
-_NAME_SEP = r"(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|&)\s+)"
+_NAME = (
+    r"(?<![\w\-])[a-z]?[A-Z][\w&'\u2019.\-]*"
+    r"(?:\s+(?:[a-z]?[A-Z0-9][\w&'\u2019.\-]*|&|of|de)){0,4}"
+)
+_NAME_SEP = r"(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|&)\s+)(?:the\s+)?"
 _NAME_BEFORE_RE = re.compile(rf"({_NAME}){_NAME_SEP}$")
 _NAME_AFTER_RE = re.compile(
     rf"(?:\s+[A-Z][\w&'\u2019.\-]*){{0,3}}(?:'s|\u2019s)?{_NAME_SEP}({_NAME})"
@@ -63,7 +66,9 @@ _EXAMPLE_RE = re.compile(r"\b(?:such\s+as|including|like|among\s+them|e\.g\.)\s"
 _MODIFIERS = frozenset({"demonym"})
 _NOT_ATTACHED = frozenset({"country", "demonym", "diaspora", "venue"}) | PLACE_CATEGORIES
 _NO_SUBJECT = frozenset({"venue", "diaspora", "media"})
-_NO_SUBJECT_FLAGS = frozenset({"list", "source", "dateline", "venue", "personal", "several"})
+_NO_SUBJECT_FLAGS = frozenset(
+    {"list", "example", "source", "dateline", "venue", "personal", "several"}
+)
 
 
 def attribution(rules: Rules, source: str, hits: list[Hit], applied: set[str]) -> None:
@@ -297,6 +302,20 @@ def _modifier_pair(source: str, first: Hit, second: Hit) -> tuple[Hit, Hit] | No
         if _APPOSITION_RE.fullmatch(between):
             return second, first
     return None
+
+
+def examples(rules: Rules, source: str, hits: list[Hit], applied: set[str]) -> None:
+    """ "Players such as the Samsung Yepp", "markets including South Korea": an example."""
+    for hit in hits:
+        if (
+            hit.kind == "entry"
+            and hit.entry is not None
+            and not hit.flags & {"list", "several"}
+            and rules.example_before.search(source, max(0, hit.start - 120), hit.start)
+        ):
+            hit.factor *= rules.example_factor
+            hit.flags.add("example")
+            applied.add("example")
 
 
 def name_lists(rules: Rules, source: str, hits: list[Hit], applied: set[str]) -> None:

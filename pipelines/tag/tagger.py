@@ -259,6 +259,7 @@ class Tagger:
             R.attribution(rules, source, found, applied)
             R.country_lists(rules, source, found, applied)
             R.name_lists(rules, source, found, applied)
+            R.examples(rules, source, found, applied)
             R.personal(rules, source, found, applied)
             R.venue(rules, source, found, applied)
         lead_start = R.dateline(rules, text, text_hits, applied)
