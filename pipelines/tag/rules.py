@@ -44,6 +44,12 @@ _LINE_BREAK_RE = re.compile(r"\n+")
 SENTENCES_PER_PARAGRAPH = 3
 """A text without line breaks is cut into paragraphs of this many sentences."""
 _WORD_RE = re.compile(r"[\w'\u2019.&\-]+")
+_CLAUSE_END_RE = re.compile(r"[!?;:\n\u3002]|[\u2013\u2014]|\s-\s")
+_ABBREVIATION_RE = re.compile(
+    r"(?:[A-Z]\.)+|(?:[A-Z]\.?)*[A-Z]\.|(?:Inc|Corp|Co|Ltd|Bros|Mr|Mrs|Ms|Dr|St|No|Gen|Lt|Col|"
+    r"Sgt|Sen|Rep|Gov|Jan|Feb|Mar|Apr|Aug|Sept?|Oct|Nov|Dec|vs)\.",
+)
+_APPOSITION_WORDS = frozenset({"the", "a", "an", "its", "one", "both"})
 _NOT_VERB_BEFORE = frozenset({"the", "a", "an", "its", "their", "his", "her", "our", "newly"})
 # A capitalised name of up to five words ("Matsushita Electric Industrial", "LG Electronics")
 _NAME = (
@@ -64,6 +70,7 @@ _POSSESSIVE_RE = re.compile(r"'s|\u2019s")
 _COMPOUND_AFTER_RE = re.compile(r"(?:\s+[\w.'-]+){0,2}?\s+(?:and|or|&)\s+(?:an?\s+|the\s+)?(\S+)")
 _EXAMPLE_RE = re.compile(r"\b(?:such\s+as|including|like|among\s+them|e\.g\.)\s", re.IGNORECASE)
 _MODIFIERS = frozenset({"demonym"})
+_POSSESSORS = PLACE_CATEGORIES | {"country"}  # "South Korea's Hynix", "Seoul's Kospi"
 _NOT_ATTACHED = frozenset({"country", "demonym", "diaspora", "venue"}) | PLACE_CATEGORIES
 _NO_SUBJECT = frozenset({"venue", "diaspora", "media"})
 _NO_SUBJECT_FLAGS = frozenset(
@@ -140,36 +147,55 @@ def subject_span(rules: Rules, text: str, start: int) -> tuple[int, int]:
     """Where the first sentence's subject stands: from ``start`` (after any dateline, and
     after an opening phrase such as "On Monday,") to its verb, at most ``subject_words`` words.
 
-    The verb is a word of ``subject_end`` or a past-tense "-ed" word that no article or
-    possessive precedes ("South Korea admitted", but not "the embattled Hynix").
+    The subject ends at a word of ``subject_end`` (verbs, and "amid", "despite"...), at a
+    past-tense "-ed" word that no article or possessive precedes ("South Korea admitted",
+    not "the embattled Hynix"), at a lower-case "-s" word right after a capitalised one
+    ("Tokyo fears", "Japan boosts"), at a comma before a lower-case word other than an article
+    ("Japan's defence ministry, citing North Korea's tests,"), or at the sentence's end
+    ("U.S." and "Inc." do not end it).
     """
     intro = rules.subject_intro.match(text, start)
     if intro is not None:
         start = intro.end()
-    sentence = _SENTENCE_END_RE.search(text, start)
-    limit = sentence.start() if sentence else len(text)
-    end = limit
     previous = ""
-    for count, word in enumerate(_WORD_RE.finditer(text, start, limit)):
+    last_end = start
+    for count, word in enumerate(_WORD_RE.finditer(text, start, start + 400)):
         token = word.group()
-        if count >= rules.subject_words:
-            end = word.start()
-            break
-        if count and (
-            rules.subject_end.fullmatch(token)
-            or (
-                token.islower()
-                and token.endswith("ed")
-                and len(token) > 4
-                and "-" not in token
-                and previous.lower() not in _NOT_VERB_BEFORE
-                and not _POSSESSIVE_RE.search(previous)
+        gap = text[last_end : word.start()]
+        if (
+            count >= rules.subject_words
+            or _CLAUSE_END_RE.search(gap)
+            or (previous.endswith(".") and not _ABBREVIATION_RE.fullmatch(previous))
+            or ("," in gap and token.islower() and token not in _APPOSITION_WORDS)
+        ):
+            return start, last_end
+        if (
+            count
+            and (
+                rules.subject_end.fullmatch(token)
+                or (
+                    token.islower()
+                    and token.endswith("ed")
+                    and len(token) > 4
+                    and "-" not in token
+                    and previous.lower() not in _NOT_VERB_BEFORE
+                    and not _POSSESSIVE_RE.search(previous)
+                )
+                or (  # "Tokyo fears", "Japan boosts": a present-tense verb after a name
+                    token.islower()
+                    and token.endswith("s")
+                    and not token.endswith("ss")
+                    and len(token) > 3
+                    and previous[:1].isupper()
+                    and previous.lower() not in _NOT_VERB_BEFORE
+                    and not _POSSESSIVE_RE.search(previous)
+                )
             )
         ):
-            end = word.start()
-            break
+            return start, word.start()
         previous = token
-    return start, end
+        last_end = word.end()
+    return start, last_end
 
 
 def lead_subject(
@@ -267,7 +293,8 @@ def personal(rules: Rules, source: str, hits: list[Hit], applied: set[str]) -> N
 def attached(rules: Rules, source: str, hits: list[Hit], applied: set[str]) -> None:
     """A nationality word and the name it qualifies are one piece of evidence.
 
-    "Korean player Lee Hyung-taik", "South Korea's Hynix", "Pantech, a Korean phone maker":
+    "Korean player Lee Hyung-taik", "South Korea's Hynix", "Seoul's Kospi", "Pantech, a
+    Korean phone maker":
     the weaker of the two counts ``attached_factor``, so one Korean referent named with its
     nationality is not two Korea terms.
     """
@@ -288,14 +315,14 @@ def _modifier_pair(source: str, first: Hit, second: Hit) -> tuple[Hit, Hit] | No
     if a is None or b is None:
         return None
     modifier_first = a.category in _MODIFIERS or (
-        a.category == "country" and _POSSESSIVE_RE.match(source, first.end)
+        a.category in _POSSESSORS and _POSSESSIVE_RE.match(source, first.end)
     )
     if modifier_first and b.category not in _NOT_ATTACHED:
         gap = _ATTACH_GAP_RE.fullmatch(source, first.end, second.start)
         if gap is not None or source[first.end : second.start] in (" ", "'s ", "\u2019s "):
             return first, second
     modifier_second = b.category in _MODIFIERS or (
-        b.category == "country" and _POSSESSIVE_RE.match(source, second.end)
+        b.category in _POSSESSORS and _POSSESSIVE_RE.match(source, second.end)
     )
     if modifier_second and a.category not in _NOT_ATTACHED:
         between = source[first.end : second.start]
