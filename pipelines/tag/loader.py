@@ -260,9 +260,13 @@ class LexiconBuilder:
         """Other romanisations of listed people's names, unless a listed pattern has that
         spelling already or two people would share it."""
         for key, candidates in self.variants.items():
-            if key in self.owners or len({id(term) for term, _ in candidates}) > 1:
+            if len({id(term) for term, _ in candidates}) > 1:
                 continue
             term, spelling = candidates[0]
+            if key in self.owners and self.terms.get(key) is not term:
+                continue
+            # a spelling that differs from a listed one only by separators ("Hyungtaik
+            # Lee" for "Hyung-Taik Lee") still needs its own place in the matcher
             self.terms[key] = term
             self.patterns.append(spelling)
 

@@ -18,6 +18,25 @@ from pipelines.tag.lexicon import LIST_CATEGORIES, PERSON_CATEGORIES, PLACE_CATE
 if TYPE_CHECKING:
     from pipelines.tag.lexicon import Rules
 
+RULE_NAMES = (
+    "negative",
+    "list",
+    "example",
+    "personal",
+    "venue",
+    "dateline",
+    "subject",
+    "tournament",
+    "surname",
+    "several",
+    "attached",
+    "elliptical",
+    "aside",
+    "source",
+    "roundup",
+)
+"""Every name ``evidence["rules"]`` may hold (docs/tagging.md explains each)."""
+
 _DATELINE_RE = re.compile(
     r"""^\s*(?:
         [A-Z][A-Z.'\-]+(?:[ ][A-Z][A-Z.'\-]+){0,3}        # SEOUL / SAN FRANCISCO
@@ -68,7 +87,6 @@ _ATTACH_GAP_RE = re.compile(
 _APPOSITION_RE = re.compile(r",\s+(?:the\s+|a\s+|an\s+)?")
 _POSSESSIVE_RE = re.compile(r"'s|\u2019s")
 _COMPOUND_AFTER_RE = re.compile(r"(?:\s+[\w.'-]+){0,2}?\s+(?:and|or|&)\s+(?:an?\s+|the\s+)?(\S+)")
-_EXAMPLE_RE = re.compile(r"\b(?:such\s+as|including|like|among\s+them|e\.g\.)\s", re.IGNORECASE)
 _MODIFIERS = frozenset({"demonym"})
 _POSSESSORS = PLACE_CATEGORIES | {"country"}  # "South Korea's Hynix", "Seoul's Kospi"
 _NOT_ATTACHED = frozenset({"country", "demonym", "diaspora", "venue"}) | PLACE_CATEGORIES
@@ -224,7 +242,7 @@ def lead_subject(
             or hit.flags & _NO_SUBJECT_FLAGS
             or hit.label == "name"
             or (entry.category in PERSON_CATEGORIES and not people_ok)
-            or _compound(text, hit, hits, span_start, span_end)
+            or _compound(rules, text, hit, hits, span_start, span_end)
         ):
             continue
         hit.factor *= rules.subject_factor
@@ -232,9 +250,10 @@ def lead_subject(
         applied.add("subject")
 
 
-def _compound(text: str, hit: Hit, hits: list[Hit], start: int, end: int) -> bool:
-    """Whether the subject names the Korea term together with something not Korean."""
-    if _EXAMPLE_RE.search(text, start, hit.start):
+def _compound(rules: Rules, text: str, hit: Hit, hits: list[Hit], start: int, end: int) -> bool:
+    """Whether the subject gives the Korea term as an example, or names it together with
+    something not Korean."""
+    if rules.example_before.search(text, start, hit.start):
         return True  # "Chipmakers such as Hynix will...": an example of the subject
     members = _name_run(text, hit, start, end)
     if any(not _covered(span, hits) for span in members):

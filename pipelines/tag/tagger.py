@@ -132,10 +132,11 @@ class Tally:
                 )
                 # per zone: count, best weight, best weight for the north/south decision
                 # (a venue's side is kept apart: it only counts when no Korea acts)
-                zone = record["zones"].setdefault(hit.zone, [0, 0.0, 0.0, 0.0])
+                zone = record["zones"].setdefault(hit.zone, [0, 0.0, 0.0, 0.0, 0])
                 weight = entry.weight * hit.factor
                 side_factor = 0.0 if entry.role == "source" else hit.side_factor
-                zone[0] += "aside" not in hit.flags
+                zone[0] += "aside" not in hit.flags  # an aside's repeats add nothing
+                zone[4] += 1
                 zone[1] = max(zone[1], weight)
                 if "venue" in hit.flags:
                     zone[3] = max(zone[3], weight * side_factor)
@@ -149,7 +150,7 @@ class Tally:
         for entry_id, record in records.items():
             entry = record["entry"]
             entry_score = side_score = venue_score = 0.0
-            for zone, (count, best, best_side, best_venue) in record["zones"].items():
+            for zone, (count, best, best_side, best_venue, _) in record["zones"].items():
                 gain = zone_weight[zone] * (1.0 + REPEAT_GAIN * math.log(max(1, count)))
                 entry_score += best * gain
                 side_score += best_side * gain
@@ -166,7 +167,7 @@ class Tally:
                     "category": entry.category,
                     "korea": entry.korea,
                     "matched": record["matched"][:5],
-                    **{z: zones[z][0] if z in zones else 0 for z in ("title", "lead", "body")},
+                    **{z: zones[z][4] if z in zones else 0 for z in ("title", "lead", "body")},
                     "score": round(entry_score, 3),
                     "flags": sorted(record["flags"]),
                 }
