@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import re
 import sys
 import time
@@ -252,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     tagger = Tagger(lexicon)
     for path, items in sets:
         counts = ", ".join(f"{label} {sum(i.label == label for i in items)}" for label in LABELS)
-        print(f"set {path.stem}: {path} ({len(items)} items: {counts})")
+        print(f"set {path.stem}: {os.path.relpath(path)} ({len(items)} items: {counts})")
     print(
         f"lexicon: {lexicon.source} ({len(lexicon.entries)} entries, "
         f"{len(lexicon.terms) + len(lexicon.prefixes)} patterns, "

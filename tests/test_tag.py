@@ -428,6 +428,26 @@ def test_subject_a_person_opening_the_lead_under_a_headline_about_the_result():
     assert "subject" in result.evidence["rules"]
 
 
+def test_context_long_article_korea_as_the_background_of_the_headline():
+    title, body = fixture_story("context_defence.txt")
+    result = tag_story(title, body)
+    assert korea_tags(result.tags) == {"korea_mention"}
+    assert terms_of(result)["north_korea"]["flags"] == ["context"]
+    off = tagger_with(context_before="(?!)").tag(title, body)
+    assert off.is_korea
+
+
+def test_context_one_line_items():
+    background = tag_story(
+        "Japan expands missile shield amid North Korea threat", "The cabinet approved it."
+    )
+    assert korea_tags(background.tags) == {"korea_mention"}
+    assert "context" in background.evidence["rules"]
+    # the same headline with North Korea as what the story is about
+    subject = tag_story("North Korea threat drives Japan's missile shield", "")
+    assert subject.is_korea
+
+
 def test_venue_long_article_talks_in_seoul_about_the_north():
     title, body = fixture_story("venue_talks.txt")
     result = tag_story(title, body)
@@ -870,8 +890,8 @@ def test_pipeline_logs_items_and_a_summary(caplog):
 # -- documentation
 
 
-def test_readme_section_documents_settings_tags_and_topics():
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+def test_tagging_page_documents_settings_tags_and_topics():
+    readme = (REPO_ROOT / "docs" / "tagging.md").read_text(encoding="utf-8")
     for setting in (
         "TAG_ENABLED",
         "TAG_LEXICON_FILE",

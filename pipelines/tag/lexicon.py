@@ -82,6 +82,7 @@ _RULE_DEFAULTS: dict[str, Any] = {
     "personal_factor": 0.3,
     "aside_factor": 0.3,
     "example_factor": 0.4,
+    "context_factor": 0.5,
     "source_after": r"(?:'s)?\s+(?:officials?|media)\b[^.;]{0,40}?\b(?:said|says|reported)\b",
     "source_before": r"(?:according\s+to)\s+(?:the\s+)?$",
     "list_separator": r"^[\s,;/&]*(?:(?:and|or|the)\s*[,\s]*)*$",
@@ -91,6 +92,7 @@ _RULE_DEFAULTS: dict[str, Any] = {
     "personal_before": r"\b(?:born|grew\s+up|raised)\s+in\s+$",
     "personal_after": r"\s+(?:wife|husband|mother|father|parents)\b",
     "example_before": r"\b(?:such\s+as|including)\s[^.;:!?]{0,100}$",
+    "context_before": r"\b(?:amid|despite)\b",
     "several_headline": r"(?:two|three|four|five|six|seven|eight|nine|ten|\d+)\s",
 }
 _INTEGER_RULES = frozenset({"list_min_members", "name_list_min_others", "subject_words"})
@@ -150,6 +152,7 @@ class Rules:
     personal_factor: float
     aside_factor: float
     example_factor: float
+    context_factor: float
     source_after: re.Pattern[str]
     source_before: re.Pattern[str]
     list_separator: re.Pattern[str]
@@ -160,6 +163,7 @@ class Rules:
     personal_after: re.Pattern[str]
     several_headline: re.Pattern[str]
     example_before: re.Pattern[str]
+    context_before: re.Pattern[str]
 
 
 @dataclass(slots=True)

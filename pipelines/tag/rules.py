@@ -27,6 +27,7 @@ RULE_NAMES = (
     "dateline",
     "subject",
     "tournament",
+    "context",
     "surname",
     "several",
     "attached",
@@ -262,6 +263,20 @@ def _compound(rules: Rules, text: str, hit: Hit, hits: list[Hit], start: int, en
     if after is None:
         return False
     return not _covered(after.span(1), hits)
+
+
+def headline_context(rules: Rules, title: str, hits: list[Hit], applied: set[str]) -> None:
+    """ "Japan expands missile shield amid North Korea threat": a headline's adverbial clause
+    is the background of what its subject does, not the subject."""
+    for hit in hits:
+        if (
+            hit.kind == "entry"
+            and hit.entry is not None
+            and rules.context_before.search(title, 0, hit.start)
+        ):
+            hit.factor *= rules.context_factor
+            hit.flags.add("context")
+            applied.add("context")
 
 
 def tournament(rules: Rules, hits: list[Hit], applied: set[str]) -> None:

@@ -263,6 +263,7 @@ class Tagger:
             R.examples(rules, source, found, applied)
             R.personal(rules, source, found, applied)
             R.venue(rules, source, found, applied)
+        R.headline_context(rules, title, title_hits, applied)
         lead_start = R.dateline(rules, text, text_hits, applied)
         R.lead_subject(rules, title, text, text_hits, lead_start, applied)
         hits = title_hits + text_hits
