@@ -49,13 +49,14 @@ def fixture_story(name: str) -> tuple[str, str]:
 # -- full-length stories
 
 
-def test_seed_story_is_a_north_korea_story_with_the_south_in_it():
+def test_seed_story_is_about_both_koreas():
     body = (FIXTURES / "seed_body.txt").read_text(encoding="utf-8")
     result = tag_story(SEED_TITLE, body, language="en")
     assert result.is_korea
-    assert result.tags[:2] == ["korea", "north_korea"]
-    # the South is there (Yoon, joint exercises) but North Korea is the subject and actor
-    assert 0 < result.evidence["sides"]["south"] < result.evidence["sides"]["north"]
+    assert result.tags[:3] == ["korea", "north_korea", "south_korea"]
+    # North Korea is the subject and acts most; the South acts too (Yoon, joint exercises)
+    sides = result.evidence["sides"]
+    assert sides["north"] > sides["south"] >= 0.3 * sides["north"]
     assert {"nuclear", "military"} <= set(result.tags)
     terms = {t["entry"]: t for t in result.evidence["terms"]}
     assert terms["north_korea"]["title"] == 1
@@ -304,7 +305,7 @@ def test_pipeline_fills_fields_and_counts_stats():
     )
     out = pipeline.process_item(seed)
     assert out is seed
-    assert seed.tags[:3] == ["world", "korea", "north_korea"]
+    assert seed.tags[:4] == ["world", "korea", "north_korea", "south_korea"]
     assert len(seed.tags) == len(set(seed.tags))
     assert seed.is_korea is True
     assert seed.korea_score > KOREA_THRESHOLD
@@ -325,7 +326,7 @@ def test_pipeline_fills_fields_and_counts_stats():
 
     assert stats.get_value("tag/korea") == 1
     assert stats.get_value("tag/north_korea") == 1
-    assert stats.get_value("tag/south_korea") is None
+    assert stats.get_value("tag/south_korea") == 1
     assert stats.get_value("tag/korea_mention") == 1
     assert stats.get_value("tag/nuclear") == 1
     assert stats.get_value("tag/economy") == 1

@@ -247,6 +247,7 @@ def lead_subject(
         ):
             continue
         hit.factor *= rules.subject_factor
+        hit.side_factor /= rules.subject_factor  # which Korea: the evidence, not its place
         hit.flags.add("subject")
         applied.add("subject")
 
