@@ -37,7 +37,7 @@ lint: setup
 bench-clean: setup  ## extraction + cleaning quality on ../shared/extraction-bench
 	$(PY) bench/bench_clean.py
 
-bench-tag: setup  ## Korea tagging on ../shared/korea-tagging/dev.csv vs the /korea/i regex
+bench-tag: setup  ## Korea tagging on ../shared/korea-tagging/dev.csv and dev2.csv vs the /korea/i regex
 	$(PY) bench/bench_tag.py
 
 BENCH_ARGS ?= --full

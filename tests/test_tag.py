@@ -1,4 +1,4 @@
-"""Tests for the Korea tagger (pipelines/tag.py) and its lexicon (data/korea_lexicon.toml)."""
+"""Tests for the Korea tagger (pipelines/tag/) and its lexicon (data/korea_lexicon.toml)."""
 
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ from pipelines.tag import (
     KOREA_THRESHOLD,
     MENTION_THRESHOLD,
     REPO_ROOT,
-    Lexicon,
     LexiconError,
     TagConfig,
     Tagger,
     TagPipeline,
     load_lexicon,
+    read_lexicon,
     tag_story,
 )
 
@@ -54,6 +54,9 @@ def test_seed_story_is_about_both_koreas():
     result = tag_story(SEED_TITLE, body, language="en")
     assert result.is_korea
     assert result.tags[:3] == ["korea", "north_korea", "south_korea"]
+    # North Korea is the subject and acts most; the South acts too (Yoon, joint exercises)
+    sides = result.evidence["sides"]
+    assert sides["north"] > sides["south"] >= 0.3 * sides["north"]
     assert {"nuclear", "military"} <= set(result.tags)
     terms = {t["entry"]: t for t in result.evidence["terms"]}
     assert terms["north_korea"]["title"] == 1
@@ -127,203 +130,6 @@ def test_hangul_terms_do_not_match_inside_other_words():
     assert result.evidence["terms"] == []
 
 
-# -- ambiguity rules
-
-
-@pytest.mark.parametrize(
-    ("title", "text"),
-    [
-        ("Kim Kardashian launches a skincare line", "Kim Kardashian said the range sold out."),
-        ("Clijsters out of Australian Open", "Former world No. 1 Kim Clijsters is injured."),
-        ("England v Pakistan at the Kia Oval", "England face Pakistan at the Kia Oval on Friday."),
-        ("Asian family WhatsApps: 'Does he really drive a Kia?'", "What about when Sunak..."),
-        ("Westwood leads in Dubai", "Lee Westwood shot a 66 to lead by two strokes."),
-        ("Browns' Lee Suggs ready for return", "Running back Lee Suggs has been cleared."),
-        ("Kim captures one-shot win", "Christina Kim made a charge on the back nine on Sunday."),
-        ("Mr Kim's shop closes after 30 years", "Ms Park and Mr Lee met at Fenway Park."),
-        ("Moon mission delayed", "Nasa's Artemis mission to the Moon has been delayed."),
-        ("Taiwan's former leader visits Japan", "Lee Teng-hui arrived in Osaka on Monday."),
-    ],
-)
-def test_surnames_brands_as_names_and_other_people_are_not_evidence(title, text):
-    result = tag_story(title, text)
-    assert korea_tags(result.tags) == set()
-    assert result.score == 0
-
-
-def test_negative_contexts_are_reported_in_the_evidence():
-    result = tag_story("Test at the Kia Oval", "Kim Kardashian watched from the stands.")
-    reasons = " ".join(n["reason"] for n in result.evidence["negated"])
-    assert "Kia Oval" in reasons
-    assert "not Korean" in reasons
-    assert "negative" in result.evidence["rules"]
-
-
-def test_a_korean_brand_as_a_carmaker_is_evidence():
-    result = tag_story("Kia recalls 300,000 cars", "Kia is recalling cars over a fire risk.")
-    assert result.tags[:2] == ["korea", "south_korea"]
-
-
-def test_korea_in_a_list_of_many_countries_is_a_mention():
-    result = tag_story(
-        "Leaders gather for climate summit",
-        "Leaders from the US, Britain, France, Germany, Japan, South Korea and India met in "
-        "Glasgow to discuss emissions targets.",
-    )
-    assert korea_tags(result.tags) == {"korea_mention"}
-    assert "list" in result.evidence["rules"]
-    assert result.evidence["terms"][0]["flags"] == ["list"]
-
-
-def test_a_few_countries_are_not_a_list():
-    result = tag_story(
-        "Trilateral drills",
-        "The US, Japan and South Korea held joint naval drills to deter North Korea.",
-    )
-    assert "list" not in result.evidence["rules"]
-
-
-def test_headline_weighs_more_than_the_lead():
-    in_title = tag_story("North Korea test-fires missile", "The launch came on Sunday.")
-    in_lead = tag_story("Missile test on Sunday", "The launch by North Korea came on Sunday.")
-    assert in_title.is_korea
-    assert korea_tags(in_lead.tags) == {"korea_mention"}
-    assert in_title.score > in_lead.score
-
-
-def test_the_lead_subject_weighs_more():
-    subject = tag_story("Chip output to rise", "Hynix Semiconductor Inc. will boost output.")
-    aside = tag_story("Chip output to rise", "Chipmakers such as Hynix will boost output.")
-    assert subject.tags[:2] == ["korea", "south_korea"]
-    assert "subject" in subject.evidence["rules"]
-    assert korea_tags(aside.tags) == {"korea_mention"}
-    both = tag_story("Planes clip wings", "A Korean Air jet and a BA plane clipped wings.")
-    assert korea_tags(both.tags) == {"korea_mention"}
-
-
-def test_two_distinct_terms_in_the_lead_make_a_korea_story():
-    result = tag_story(
-        "Deserter to surrender",
-        "Accused U.S. Army deserter Charles Jenkins will surrender, 40 years after he "
-        "allegedly defected to North Korea.",
-    )
-    assert result.tags[:2] == ["korea", "north_korea"]
-
-
-def test_a_surname_in_the_headline_refers_to_the_person_in_the_text():
-    result = tag_story(
-        "Han earns a hand with playoff triumph",
-        "Hee-Won Han made a 4-foot birdie putt on the first playoff hole to win.",
-    )
-    assert result.tags[:2] == ["korea", "south_korea"]
-    assert "surname" in result.evidence["rules"]
-    assert "sports" in result.tags
-
-
-def test_an_athlete_among_several_is_a_mention():
-    result = tag_story(
-        "Spurs 3-1 Leicester",
-        "Harry Kane and Son Heung-min scored as Tottenham beat Leicester City.",
-    )
-    assert korea_tags(result.tags) == {"korea_mention"}
-
-
-def test_a_headline_athlete_named_with_others_is_one_of_several():
-    several = tag_story(
-        "Kane and Son score as Spurs beat Leicester",
-        "Harry Kane and Son Heung-min scored as Tottenham beat Leicester City.",
-    )
-    assert korea_tags(several.tags) == {"korea_mention"}
-    assert "several" in several.evidence["rules"]
-    central = tag_story(
-        "Son hat-trick sinks Leicester", "Son Heung-min scored a 13-minute hat-trick."
-    )
-    assert central.tags[:2] == ["korea", "south_korea"]
-
-
-def test_generic_romanised_korean_names_are_recognised():
-    result = tag_story(
-        "Cho Eun-ji wins Women's Open", "Cho Eun-ji shot a final-round 68 to win by one."
-    )
-    assert result.tags[:2] == ["korea", "south_korea"]
-    assert result.evidence["terms"][0]["entry"] == "name:choeunji"
-
-
-def test_korea_open_tennis_is_a_mention():
-    result = tag_story(
-        "Sharapova advances to Korea Open final",
-        "Maria Sharapova beat Anne Kremer to reach the final of the Korea Open in Seoul.",
-    )
-    assert korea_tags(result.tags) == {"korea_mention"}
-    assert "venue" in result.evidence["rules"]
-
-
-def test_round_ups_are_mentions():
-    result = tag_story(
-        "Ukraine round-up: nuclear safety call and Russia 'gets North Korean arms'",
-        "Claims that Russia is buying weapons from N Korea.",
-    )
-    assert korea_tags(result.tags) == {"korea_mention"}
-    assert "roundup" in result.evidence["rules"]
-
-
-def test_dateline_and_quoted_south_korean_officials_do_not_make_both():
-    result = tag_story(
-        "U.S.: Korea cloud not from nuclear blast",
-        "SEOUL, South Korea - A huge mushroom cloud that billowed up from North Korea was not "
-        "caused by a nuclear explosion, South Korean and U.S. officials said Sunday.",
-    )
-    assert korea_tags(result.tags) == {"korea", "north_korea"}
-    assert {"dateline", "source"} <= set(result.evidence["rules"])
-
-
-def test_inter_korean_stories_get_both_sub_tags():
-    result = tag_story(
-        "Koreas hold military talks",
-        "North and South Korea held general-level talks at the border village of Panmunjom.",
-    )
-    assert result.tags[:3] == ["korea", "north_korea", "south_korea"]
-
-
-def test_generic_korea_defaults_to_south_korea():
-    result = tag_story("Why Koreans could soon become a year younger", "Experts are divided.")
-    assert result.tags[:2] == ["korea", "south_korea"]
-
-
-def test_an_elliptical_north_in_the_headline_counts():
-    result = tag_story(
-        "29 escapees from North seek refuge at school in Beijing",
-        "BEIJING -- Twenty-nine people believed to be North Korean entered the school.",
-    )
-    assert result.tags[:2] == ["korea", "north_korea"]
-    assert "elliptical" in result.evidence["rules"]
-
-
-def test_feed_escapes_are_undone():
-    result = tag_story(
-        "China admits it #39;s worried over stalled N.Korean talks",
-        "Six-party talks on North Korea \\#39;s nuclear programme \\stalled.",
-    )
-    assert result.tags[:2] == ["korea", "north_korea"]
-    assert "N.Korean" in result.evidence["terms"][0]["matched"]
-
-
-def test_case_sensitive_forms():
-    assert tag_story("Bush says NK must disarm", "").is_korea
-    assert korea_tags(tag_story("NK cells fight tumours", "").tags) == set()
-    assert korea_tags(tag_story("", "Rep. Frank Lucas (R-OK) said").tags) == set()
-    assert korea_tags(tag_story("", "He was a great leader").tags) == set()
-    assert korea_tags(tag_story("KIA soldiers honoured", "Killed in action: KIA").tags) == set()
-    assert tag_story("ROK marines land", "").is_korea
-
-
-def test_separators_are_optional_and_variants_match():
-    for name in ("Kim Jong-un", "Kim Jong Un", "Kim Jong-Un", "Kim Jong-eun"):
-        result = tag_story(f"{name} inspects troops", "")
-        assert result.evidence["terms"][0]["entry"] == "kim_jong_un", name
-    assert tag_story("SKorea's Hyundai to strike", "").tags[:2] == ["korea", "south_korea"]
-
-
 def test_evidence_is_json_serialisable_and_complete():
     result = tag_story(SEED_TITLE, (FIXTURES / "seed_body.txt").read_text(encoding="utf-8"))
     round_trip = json.loads(json.dumps(result.evidence))
@@ -371,6 +177,7 @@ patterns = ["golf"]
 
 [[group]]
 name = "test"
+source = "a public list of country names"
 category = "country"
 korea = "north"
 weight = 3.0
@@ -381,7 +188,7 @@ entries = [
 
 
 def test_a_minimal_lexicon_works(tmp_path):
-    lexicon = Lexicon.load(write_lexicon(tmp_path, MINIMAL))
+    lexicon = read_lexicon(write_lexicon(tmp_path, MINIMAL))
     result = Tagger(lexicon).tag("North Korea golf", "")
     assert result.tags == ["korea", "north_korea", "sports"]
 
@@ -441,6 +248,10 @@ def test_a_minimal_lexicon_works(tmp_path):
             r"\[\[negative\]\] #1: key 'reason'",
         ),
         (("[topics.sports]", "colour = 1\n[topics.sports]"), r"top level: unknown key 'colour'"),
+        (
+            ('source = "a public list of country names"\n', ""),
+            r"\[\[group\]\] #1 \(test\): key 'source': say where the names come from",
+        ),
         (("[[group]]", "colour = 1\n[[group]]"), r"\[topics.sports\]: unknown key 'colour'"),
         (
             ('patterns = ["North Korea"]', 'patterns = ["North*"]'),
@@ -453,7 +264,7 @@ def test_lexicon_errors_name_the_entry_and_the_key(tmp_path, change, message):
     assert old in MINIMAL
     path = write_lexicon(tmp_path, MINIMAL.replace(old, new, 1))
     with pytest.raises(LexiconError, match=message) as excinfo:
-        Lexicon.load(path)
+        read_lexicon(path)
     assert str(path) in str(excinfo.value)
 
 
@@ -464,15 +275,15 @@ def test_duplicate_patterns_across_entries_are_refused(tmp_path):
         '  { id = "dprk", patterns = ["DPRK", "North-Korea"] },',
     )
     with pytest.raises(LexiconError, match=r"entry 'dprk': key 'patterns': pattern 'North-Korea'"):
-        Lexicon.load(write_lexicon(tmp_path, body))
+        read_lexicon(write_lexicon(tmp_path, body))
 
 
 def test_toml_syntax_errors_name_the_file(tmp_path):
     path = write_lexicon(tmp_path, "[[group]\nname = ")
     with pytest.raises(LexiconError, match="not valid TOML"):
-        Lexicon.load(path)
+        read_lexicon(path)
     with pytest.raises(LexiconError, match="cannot read"):
-        Lexicon.load(tmp_path / "missing.toml")
+        read_lexicon(tmp_path / "missing.toml")
 
 
 # -- the pipeline
@@ -598,8 +409,8 @@ def test_pipeline_logs_items_and_a_summary(caplog):
 # -- documentation
 
 
-def test_readme_section_documents_settings_tags_and_topics():
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+def test_tagging_page_documents_settings_tags_and_topics():
+    readme = (REPO_ROOT / "docs" / "tagging.md").read_text(encoding="utf-8")
     for setting in (
         "TAG_ENABLED",
         "TAG_LEXICON_FILE",
