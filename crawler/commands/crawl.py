@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 
-from crawler.db import Archive, ArchiveError, database_failures
 from crawler.distributed.config import distributed
 from crawler.spiders.base import NewsSpider, site_from_args
+from crawler.storage.connection import Connection
+from crawler.storage.errors import ArchiveError, database_failures
 
 if TYPE_CHECKING:
     import argparse
@@ -50,7 +51,7 @@ class Command(ScrapyCrawlCommand):
         ) or distributed(self.settings):  # a distributed worker does not open DB_PATH
             return True
         try:
-            Archive(
+            Connection(
                 self.settings.get("DB_PATH"),
                 busy_timeout=self.settings.getfloat("DB_BUSY_TIMEOUT", 30.0),
             ).close()

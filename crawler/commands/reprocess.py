@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from crawler.db import Archive, ArchiveError
 from crawler.report import iso, parse_since
 from crawler.reprocess import DuplicateCheck, Steps, format_outcome, reprocess
 from crawler.sites import SitesError, load_sites
+from crawler.storage.connection import Connection
+from crawler.storage.errors import ArchiveError
 
 if TYPE_CHECKING:
     import argparse
@@ -57,17 +58,17 @@ class Command(ScrapyCommand):
         if opts.dry_run:
             settings.set("CLEAN_LEARN", False, priority="cmdline")  # learning would write
         try:
-            archive = Archive.for_settings(self.settings, db_path)
+            connection = Connection.for_settings(self.settings, db_path)
         except ArchiveError as exc:
             raise UsageError(str(exc), print_help=False) from None
         try:
             try:
                 steps = Steps.from_settings(settings)
-                dupes = DuplicateCheck(archive, settings)
+                dupes = DuplicateCheck(connection, settings)
             except ValueError as exc:  # a bad rules file, lexicon or threshold setting
                 raise UsageError(str(exc), print_help=False) from None
             outcome = reprocess(
-                archive,
+                connection,
                 steps,
                 dupes,
                 site=opts.site,
@@ -76,7 +77,7 @@ class Command(ScrapyCommand):
                 dry_run=opts.dry_run,
             )
         finally:
-            archive.release()
+            connection.release()
         if opts.json:
             print(json.dumps(outcome.as_dict(), ensure_ascii=False, indent=2))
         else:
