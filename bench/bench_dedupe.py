@@ -12,7 +12,6 @@ import json
 import random
 import re
 import resource
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from crawler.db import Archive
+from crawler.storage.articles import SqliteArticles
+from crawler.storage.connection import Connection
+from crawler.storage.index import SqliteStoryIndex
 from crawler.urls import url_keys
 from pipelines.dedupe import (
     DedupeConfig,
@@ -294,15 +295,16 @@ class MemoryIndex:
 class ArchiveIndex:
     """Runs the corpus through the SQLite archive, as the pipeline and store steps do."""
 
-    def __init__(self, archive: Archive) -> None:
-        self.archive = archive
+    def __init__(self, connection: Connection) -> None:
+        self.index = SqliteStoryIndex(connection)
+        self.articles = SqliteArticles(connection)
 
     def __getattr__(self, name):
-        return getattr(self.archive, name)
+        return getattr(self.index, name)
 
     def add(self, fp, keys, text, doc: Doc) -> int:
-        self.archive.stage_story_index(doc.url, list(fp.band_keys))
-        return self.archive.insert_article(
+        self.index.stage(doc.url, list(fp.band_keys))
+        return self.articles.insert(
             {
                 "url": doc.url,
                 "canonical_url": doc.canonical,
@@ -312,7 +314,7 @@ class ArchiveIndex:
         )
 
     def link(self, doc: Doc, verdict) -> None:
-        self.archive.insert_duplicate(
+        self.articles.insert_duplicate(
             {
                 "url": doc.url,
                 "canonical_url": doc.canonical,
@@ -406,13 +408,14 @@ def hard_pairs(stories: list[Story], config: DedupeConfig, top: int = 12) -> lis
 # -- reports ------------------------------------------------------------------------------------
 def report_quality(stories: list[Story], docs: list[Doc], config: DedupeConfig) -> Score:
     with tempfile.TemporaryDirectory() as tmp:
-        archive = Archive.acquire(Path(tmp) / "bench.db")
-        archive.reset_dedupe_index(config.index_params)
+        connection = Connection.acquire(Path(tmp) / "bench.db")
+        index = ArchiveIndex(connection)
+        index.reset(config.index_params)
         started = time.perf_counter()
         verdicts: list = []
-        roots = run(docs, config, ArchiveIndex(archive), verdicts=verdicts)
+        roots = run(docs, config, index, verdicts=verdicts)
         elapsed = time.perf_counter() - started
-        archive.release()
+        connection.release()
     result = score(docs, roots)
     n_ko = sum(1 for s in stories if s.language == "ko")
     print(f"corpus: {len(stories)} stories ({n_ko} Korean), {len(docs)} pages; ", end="")
@@ -518,9 +521,9 @@ def report_memory(n_stories: int, config: DedupeConfig, queries: int = 1000) -> 
     weights = [1 / (i + 1) for i in range(len(vocab))]  # Zipf-like word frequencies
     with tempfile.TemporaryDirectory() as tmp:
         db_path = Path(tmp) / "memory.db"
-        archive = Archive.acquire(db_path, batch_size=2000, flush_interval=30.0)
-        archive.reset_dedupe_index(config.index_params)
-        index = ArchiveIndex(archive)
+        connection = Connection.acquire(db_path, batch_size=2000, flush_interval=30.0)
+        index = ArchiveIndex(connection)
+        index.reset(config.index_params)
         started = time.perf_counter()
         dupes_found = 0
         stored_texts: list[str] = []
@@ -528,13 +531,13 @@ def report_memory(n_stories: int, config: DedupeConfig, queries: int = 1000) -> 
             text = synthetic_text(rng, vocab, weights, rng.randint(120, 260))
             fp = fingerprint(text, config)
             doc = Doc(f"s{i}", "synthetic", f"https://site{i % 97}.example/{i}", None, text)
-            if find_duplicate(fp, [], archive, config) is not None:
+            if find_duplicate(fp, [], index.index, config) is not None:
                 dupes_found += 1
                 continue
             index.add(fp, [], text, doc)
             if i % 100 == 0:
                 stored_texts.append(text)
-        archive.flush()
+        connection.flush()
         load_time = time.perf_counter() - started
         rss_after_load = peak_rss_mb()
         # Lookups: half near-duplicates of stored stories (edited, with junk), half new.
@@ -553,21 +556,16 @@ def report_memory(n_stories: int, config: DedupeConfig, queries: int = 1000) -> 
         found = wrong = 0
         for expect, text in lookups:
             t0 = time.perf_counter()
-            verdict = find_duplicate(fingerprint(text, config), [], archive, config)
+            verdict = find_duplicate(fingerprint(text, config), [], index.index, config)
             timings.append(time.perf_counter() - t0)
             if expect and verdict is not None:
                 found += 1
             if not expect and verdict is not None:
                 wrong += 1
         size = db_path.stat().st_size + sum(p.stat().st_size for p in Path(tmp).glob("memory.db-*"))
-        band_rows = archive.db.execute("SELECT COUNT(*) FROM lsh_bands").fetchone()[0]
-        try:
-            band_bytes = archive.db.execute(
-                "SELECT SUM(pgsize) FROM dbstat WHERE name = 'lsh_bands'"
-            ).fetchone()[0]
-        except sqlite3.Error:  # dbstat is an optional SQLite module
-            band_bytes = None
-        archive.release()
+        band_rows = index.size()
+        band_bytes = index.disk_bytes()
+        connection.release()
     timings.sort()
     stored = n_stories - dupes_found
     print(f"persisted LSH index: {stored} synthetic stories stored in {load_time:.1f} s ")

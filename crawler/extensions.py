@@ -11,7 +11,7 @@ from scrapy.exceptions import NotConfigured
 
 from crawler.anomaly import AnomalyConfig, RunFigures, run_problems, status_problems
 from crawler.config import db_path_for, get_bool
-from crawler.db import Archive
+from crawler.storage.runs import SqliteRuns
 
 if TYPE_CHECKING:
     from typing import Self
@@ -38,7 +38,7 @@ class RunRecorder:
         self.crawler = crawler
         self.db_path = db_path
         self.anomaly = anomaly or AnomalyConfig()
-        self.archive: Archive | None = None
+        self.runs: SqliteRuns | None = None
         self.run_id: int | None = None
         self.site: str | None = None
 
@@ -56,15 +56,15 @@ class RunRecorder:
         return ext
 
     def spider_opened(self, spider: Spider) -> None:
-        self.archive = Archive.for_settings(self.crawler.settings, self.db_path)
+        self.runs = SqliteRuns.for_settings(self.crawler.settings, self.db_path)
         site = getattr(spider, "site", None)
         kind = getattr(spider, "kind", "") or spider.name
         self.site = site.name if site else spider.name
-        self.run_id = self.archive.start_run(spider=kind, site=self.site)
+        self.run_id = self.runs.start(spider=kind, site=self.site)
         self.crawler.stats.set_value("run/id", self.run_id)
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
-        if self.archive is None or self.run_id is None:
+        if self.runs is None or self.run_id is None:
             return
         stats = dict(self.crawler.stats.get_stats())
         stats.setdefault("finish_reason", reason)
@@ -72,20 +72,20 @@ class RunRecorder:
             problems = self.problems(stats, reason)
             self.crawler.stats.set_value("run/problems", problems)
             stats["run/problems"] = problems
-            self.archive.finish_run(self.run_id, status=reason, stats=stats, problems=problems)
+            self.runs.finish(self.run_id, status=reason, stats=stats, problems=problems)
         except sqlite3.Error as exc:  # a full disk or a lost lock: reported, not a crash
             logger.error("%s: run %s not recorded in %s: %s", self.site, self.run_id,
-                         self.archive.path, exc)  # fmt: skip
+                         self.runs.path, exc)  # fmt: skip
         finally:
-            self.archive.release()
-            self.archive = None
+            self.runs.release()
+            self.runs = None
 
     def problems(self, stats: dict[str, Any], reason: str) -> list[str]:
         """Why this run failed, judged against the site's recent runs."""
         seen = self.anomaly.seen_stats
         run = RunFigures.from_stats(stats, status=reason, seen_stats=seen)
         try:
-            past = self.archive.recent_runs(
+            past = self.runs.recent(
                 self.site or "", limit=self.anomaly.history_runs, before_id=self.run_id
             )
         except sqlite3.Error as exc:

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+
+
+def utcnow() -> str:
+    """Current time as ISO 8601 UTC with seconds (``2026-11-27T19:43:34+00:00``): the form of
+    every timestamp the crawler records (``fetched_at``, run times, sightings)."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 @dataclass(kw_only=True)
@@ -11,7 +18,7 @@ class ArticleItem:
     """An article as extracted from one page, filled in further by each pipeline.
 
     Spiders and ``crawler.extract`` fill the first block; ``pipelines/*`` fill the rest.
-    Field names match the columns of the ``articles`` table (``crawler/db.py``).
+    Field names match the columns of the ``articles`` table (``crawler/storage``).
     """
 
     url: str

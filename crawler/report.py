@@ -11,7 +11,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from crawler.db import korea_stories_per_day, latest_korea_stories, site_activity
+from crawler.storage.reports import korea_stories_per_day, latest_korea_stories, site_activity
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -282,5 +282,5 @@ def report_html(report: Mapping[str, Any], chart_rows: Iterable[Mapping[str, Any
 
 
 def chart_rows(db: sqlite_utils.Database) -> list[dict[str, Any]]:
-    """The rows the chart is drawn from (``crawler.db.korea_stories_per_day``)."""
+    """The rows the chart is drawn from (``crawler.storage.reports.korea_stories_per_day``)."""
     return korea_stories_per_day(db)

@@ -18,14 +18,18 @@ from scrapy.exceptions import DropItem
 from scrapy.pipelines import ItemPipelineManager
 from scrapy.utils.misc import load_object
 
-from crawler.db import article_row, utcnow
 from crawler.extract import extract_article
+from crawler.items import utcnow
+from crawler.storage.articles import SqliteArticles, article_row
+from crawler.storage.index import SqliteStoryIndex
+from crawler.storage.pages import SqliteStoredPages
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
-    from crawler.db import Archive
     from crawler.sites import Site
+    from crawler.storage.connection import Connection
+    from crawler.storage.protocols import StoryIndex
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +113,8 @@ class DuplicateCheck:
     """Finds an *earlier* stored story that an article's (new) text repeats, with the dedupe
     module's own functions; inactive when ``pipelines.dedupe`` is not there."""
 
-    def __init__(self, archive: Archive, settings: BaseSettings) -> None:
-        self.archive = archive
+    def __init__(self, connection: Connection, settings: BaseSettings) -> None:
+        self.index = SqliteStoryIndex(connection)
         try:
             from pipelines import dedupe  # optional step: absent in a checkout without it
         except ImportError:
@@ -130,37 +134,37 @@ class DuplicateCheck:
         """The dedupe ``Verdict`` naming an earlier story, or ``None``."""
         fp = self.dedupe.fingerprint(text, self.config)
         return self.dedupe.find_duplicate(
-            fp, [], _EarlierStories(self.archive, article_id), self.config
+            fp, [], _EarlierStories(self.index, article_id), self.config
         )
 
     def reindex(self, article_id: int, text: str) -> None:
         fp = self.dedupe.fingerprint(text, self.config)
         if fp.band_keys:
-            self.archive.index_story(article_id, list(fp.band_keys))
+            self.index.add(article_id, list(fp.band_keys))
 
 
 class _EarlierStories:
-    """The archive as the dedupe module queries it, limited to stories stored before
-    ``article_id`` (so an article is never its own duplicate and the first sighting stays
-    the story)."""
+    """The archive as the dedupe module queries it (``StoryIndex``), limited to stories
+    stored before ``article_id`` (so an article is never its own duplicate and the first
+    sighting stays the story)."""
 
-    def __init__(self, archive: Archive, article_id: int) -> None:
-        self.archive = archive
+    def __init__(self, index: StoryIndex, article_id: int) -> None:
+        self.index = index
         self.article_id = article_id
 
     def story_for_keys(self, keys: Any) -> int | None:
         return None
 
     def story_for_text_hash(self, text_hash: str) -> int | None:
-        found = self.archive.story_for_text_hash(text_hash)  # the oldest with that hash
+        found = self.index.story_for_text_hash(text_hash)  # the oldest with that hash
         return found if found is not None and found < self.article_id else None
 
     def story_candidates(self, band_keys: Any, *, limit: int) -> list[int]:
-        found = self.archive.story_candidates(band_keys, limit=limit + 1)
+        found = self.index.story_candidates(band_keys, limit=limit + 1)
         return [c for c in found if c < self.article_id][:limit]
 
     def story_text(self, article_id: int) -> str | None:
-        return self.archive.story_text(article_id)
+        return self.index.story_text(article_id)
 
 
 @dataclass
@@ -226,7 +230,7 @@ def _item_from_row(row: dict[str, Any], html: str, site: Site | None) -> Any:
 
 
 def reprocess(
-    archive: Archive,
+    connection: Connection,
     steps: Steps,
     dupes: DuplicateCheck,
     *,
@@ -240,27 +244,34 @@ def reprocess(
     Running it twice changes nothing the second time."""
     started = time.monotonic()
     outcome = Outcome(steps=steps.names, dedupe=dupes.active, dry_run=dry_run)
+    stored = _Stored(SqliteStoredPages(connection), SqliteArticles(connection))
     steps.open()
     try:
-        for article_id in archive.reprocess_ids(site=site, since=since):
-            row = archive.article(article_id)
-            html = archive.stored_html(article_id)
+        for article_id in stored.pages.ids(site=site, since=since):
+            row = stored.pages.article(article_id)
+            html = stored.pages.html(article_id)
             if row is None or html is None:
                 continue
             outcome.processed += 1
-            _one(archive, steps, dupes, row, html, (sites or {}).get(row["site"]), outcome)
+            _one(stored, steps, dupes, row, html, (sites or {}).get(row["site"]), outcome)
             if not dry_run:
-                archive.maybe_flush()
+                connection.maybe_flush()
     finally:
         steps.close()
         if not dry_run:
-            archive.flush()
+            connection.flush()
     outcome.elapsed = time.monotonic() - started
     return outcome
 
 
+@dataclass(frozen=True)
+class _Stored:
+    pages: SqliteStoredPages
+    articles: SqliteArticles
+
+
 def _one(
-    archive: Archive,
+    stored: _Stored,
     steps: Steps,
     dupes: DuplicateCheck,
     row: dict[str, Any],
@@ -301,7 +312,7 @@ def _one(
             }
         )
         if not outcome.dry_run:
-            archive.update_article(article_id, changed)
+            stored.pages.update(article_id, changed)
             if "text" in changed and dupes.active and text:
                 dupes.reindex(article_id, text)
     else:
@@ -309,7 +320,7 @@ def _one(
     if not (dupes.active and text):
         return
     verdict = dupes.earlier_duplicate(article_id, text)
-    if verdict is None or archive.duplicate_recorded(row["url"], verdict.article_id):
+    if verdict is None or stored.pages.duplicate_recorded(row["url"], verdict.article_id):
         return
     outcome.new_duplicates.append(
         {
@@ -321,7 +332,7 @@ def _one(
         }
     )
     if not outcome.dry_run:
-        archive.insert_duplicate(
+        stored.articles.insert_duplicate(
             {
                 "url": row["url"],
                 "canonical_url": row["canonical_url"],

@@ -15,9 +15,9 @@ from scrapy.utils.defer import deferred_from_coro
 
 from crawler.anomaly import RunFigures, status_problems
 from crawler.config import get_float, setting
-from crawler.db import Archive
 from crawler.extensions import RunRecorder
 from crawler.spiderloader import site_spider_class
+from crawler.storage.connection import Connection
 
 if TYPE_CHECKING:
     from scrapy import Spider
@@ -199,7 +199,7 @@ class _RunWatchdog:
             handle = self.handles.get(id(crawler))
             if handle is not None:
                 handle.cancel()
-        Archive.flush_all()
+        Connection.flush_all()
 
     def cancel(self) -> None:
         for call in self.calls:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.settings import BaseSettings
 
-    from crawler.db import Archive
+    from crawler.storage.protocols import BoilerplateStore
 
 logger = logging.getLogger(__name__)
 
@@ -613,7 +613,7 @@ class CleanPipeline:
         self.crawler = crawler
         self.config = config
         self.rules = rules
-        self.archive: Archive | None = None
+        self.boilerplate: BoilerplateStore | None = None
         self.counts: Counter[str] = Counter()
 
     @classmethod
@@ -626,15 +626,20 @@ class CleanPipeline:
         return cls(crawler, config=config, rules=load_rules(config.rules_file))
 
     def open_spider(self) -> None:
-        from crawler.db import Archive
-
         if self.config.learn:
-            self.archive = Archive.for_settings(self.crawler.settings, self.config.db_path)
+            self.boilerplate = self.open_store()
+
+    def open_store(self) -> BoilerplateStore:
+        """The learned boilerplate of ``DB_PATH`` (the connection every component of the
+        process shares)."""
+        from crawler.storage.boilerplate import SqliteBoilerplate
+
+        return SqliteBoilerplate.for_settings(self.crawler.settings, self.config.db_path)
 
     def close_spider(self) -> None:
-        if self.archive is not None:
-            self.archive.release()
-            self.archive = None
+        if self.boilerplate is not None:
+            self.boilerplate.release()
+            self.boilerplate = None
         logger.info(
             "clean: %d items, %d changed, %d lines removed %s",
             self.counts["items"],
@@ -690,14 +695,12 @@ class CleanPipeline:
         return url, adapter.get("domain") or _domain(url)
 
     def _learning(self, url: str, domain: str) -> bool:
-        return self.archive is not None and bool(domain) and bool(url)
+        return self.boilerplate is not None and bool(domain) and bool(url)
 
     def _frequent(self, domain: str, candidates: dict[str, str]) -> set[str]:
-        if not candidates or self.archive is None:
+        if not candidates or self.boilerplate is None:
             return set()
-        return self.archive.boilerplate_frequent(
-            domain, candidates, min_articles=self.config.min_articles
-        )
+        return self.boilerplate.frequent(domain, candidates, min_articles=self.config.min_articles)
 
     def _apply(
         self,
@@ -709,8 +712,8 @@ class CleanPipeline:
         domain: str,
         candidates: dict[str, str],
     ) -> Any:
-        if candidates and self.archive is not None:
-            self.archive.boilerplate_record(domain, url, candidates, cap=self.config.min_articles)
+        if candidates and self.boilerplate is not None:
+            self.boilerplate.record(domain, url, candidates, cap=self.config.min_articles)
         if adapter.get("text_raw") is None:
             adapter["text_raw"] = text
         adapter["text"] = result.text

@@ -10,7 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from datasketch import MinHash
@@ -18,15 +18,18 @@ from itemadapter import ItemAdapter
 from scrapy.exceptions import NotConfigured
 
 from crawler.config import get_bool, read_config, setting
-from crawler.db import Archive
+from crawler.storage.articles import SqliteArticles
+from crawler.storage.index import SqliteStoryIndex
+from crawler.storage.protocols import StoryIndex
 from crawler.urls import url_keys
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
     from typing import Self
 
     from scrapy.crawler import Crawler
     from scrapy.settings import BaseSettings
+
+    from crawler.storage.protocols import DedupeIndex, StoryVersions
 
 logger = logging.getLogger(__name__)
 
@@ -302,15 +305,6 @@ def same_story(sim: Similarity, config: DedupeConfig) -> bool:
     )
 
 
-class StoryIndex(Protocol):
-    """The stored stories, as the dedupe step queries them (``crawler.db.Archive``)."""
-
-    def story_for_keys(self, keys: Iterable[str]) -> int | None: ...
-    def story_for_text_hash(self, text_hash: str) -> int | None: ...
-    def story_candidates(self, band_keys: Iterable[int], *, limit: int) -> list[int]: ...
-    def story_text(self, article_id: int) -> str | None: ...
-
-
 @dataclass(frozen=True)
 class Verdict:
     """A sighting of stored story ``article_id``."""
@@ -352,22 +346,22 @@ def find_duplicate(
     return Verdict(NEAR, -neg_id, round(jaccard, 4), round(sim.containment, 4))
 
 
-def rebuild_index(archive: Archive, config: DedupeConfig) -> int:
+def rebuild_index(index: DedupeIndex, config: DedupeConfig) -> int:
     """(Re)build the near-duplicate index of every stored story for ``config``'s parameters
     (and fill missing text hashes); returns the number of stories indexed."""
-    archive.reset_dedupe_index(config.index_params)
+    index.reset(config.index_params)
     count = 0
-    for article_id, text, stored_hash in archive.iter_story_texts():
+    for article_id, text, stored_hash in index.stories():
         fp = fingerprint(text, config)
         if stored_hash != fp.text_hash:
-            archive.set_text_hash(article_id, fp.text_hash)
+            index.set_text_hash(article_id, fp.text_hash)
         if fp.band_keys:
-            archive.index_story(article_id, list(fp.band_keys))
+            index.add(article_id, list(fp.band_keys))
         count += 1
         if count % 10_000 == 0:
-            archive.flush()
+            index.flush()
             logger.info("dedupe: indexed %d stored stories", count)
-    archive.flush()
+    index.flush()
     return count
 
 
@@ -378,7 +372,7 @@ class DedupePipeline:
     ``duplicates`` row instead of an article). Nothing is dropped.
 
     A stored URL whose text changed (a revisit) is kept as a new ``article_versions`` row.
-    Lookups go through the process-wide ``Archive`` of ``DB_PATH``, so spiders running in
+    Lookups go through the process-wide connection to ``DB_PATH``, so spiders running in
     one process see each other's stories before they are committed.
 
     Stats: ``dedupe/new``, ``dedupe/url``, ``dedupe/exact``, ``dedupe/near``,
@@ -388,7 +382,8 @@ class DedupePipeline:
     def __init__(self, crawler: Crawler, config: DedupeConfig) -> None:
         self.crawler = crawler
         self.config = config
-        self.archive: Archive | None = None
+        self.index: DedupeIndex | None = None
+        self.versions: StoryVersions | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -397,8 +392,8 @@ class DedupePipeline:
         return cls(crawler, DedupeConfig.from_settings(crawler.settings))
 
     def open_spider(self) -> None:
-        self.archive = Archive.for_settings(self.crawler.settings, self.config.db_path)
-        stored = self.archive.dedupe_index_params()
+        self.index, self.versions = self.open_stores()
+        stored = self.index.params()
         if stored != self.config.index_params:
             if stored is not None:
                 logger.warning(
@@ -406,14 +401,25 @@ class DedupePipeline:
                     stored,
                     self.config.index_params,
                 )
-            rebuilt = rebuild_index(self.archive, self.config)
+            rebuilt = rebuild_index(self.index, self.config)
             if rebuilt:
                 logger.info("dedupe: indexed %d stored stories", rebuilt)
 
+    def open_stores(self) -> tuple[DedupeIndex, StoryVersions]:
+        """The index and the stories of ``DB_PATH`` (the connection every component of the
+        process shares)."""
+        settings, path = self.crawler.settings, self.config.db_path
+        index = SqliteStoryIndex.for_settings(settings, path)
+        return index, SqliteArticles.for_settings(settings, path)
+
     def close_spider(self) -> None:
-        if self.archive is not None:
-            self.archive.release()
-            self.archive = None
+        index, versions, self.index, self.versions = self.index, self.versions, None, None
+        try:
+            if index is not None:
+                index.release()
+        finally:
+            if versions is not None:
+                versions.release()
         stats = self.crawler.stats
         logger.info(
             "dedupe: %d new, %d same URL, %d same text, %d near-duplicates",
@@ -430,19 +436,19 @@ class DedupePipeline:
         if text:
             adapter["text_hash"] = fp.text_hash
         keys = url_keys(url, adapter.get("canonical_url"), adapter.get("request_url"))
-        verdict = find_duplicate(fp, keys, self.archive, self.config)
+        verdict = find_duplicate(fp, keys, self.index, self.config)
         stats = self.crawler.stats
         if verdict is None:
             stats.inc_value("dedupe/new")
             if fp.band_keys:
-                self.archive.stage_story_index(url, list(fp.band_keys))
+                self.index.stage(url, list(fp.band_keys))
             return item
         adapter["duplicate_of"] = verdict.article_id
         adapter["duplicate_kind"] = verdict.kind
         adapter["similarity"] = verdict.similarity
         stats.inc_value(f"dedupe/{verdict.kind}")
         if verdict.kind == URL and text and self._changed(verdict.article_id, keys, fp):
-            self.archive.insert_version(verdict.article_id, adapter)
+            self.versions.insert_version(verdict.article_id, adapter)
             stats.inc_value("dedupe/version")
             logger.info("dedupe: %s changed since stored as #%d", url, verdict.article_id)
         logger.debug(
@@ -457,7 +463,7 @@ class DedupePipeline:
     def _changed(self, article_id: int, keys: list[str], fp: Fingerprint) -> bool:
         """Whether a page at the stored story's own URL now has a text not seen before (a
         URL that is only a later sighting of the story had no text of its own stored)."""
-        urls = self.archive.story_urls(article_id)
+        urls = self.versions.story_urls(article_id)
         if urls is None or not set(keys) & set(url_keys(*urls)):
             return False
-        return fp.text_hash not in self.archive.story_text_hashes(article_id)
+        return fp.text_hash not in self.versions.text_hashes(article_id)

@@ -13,13 +13,16 @@ from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import task
 
 from crawler.config import get_bool, read_config, setting
-from crawler.db import Archive, ArchiveError, is_fatal, note_failure
+from crawler.storage.articles import SqliteArticles
+from crawler.storage.errors import ArchiveError, is_fatal, note_failure
 
 if TYPE_CHECKING:
     from typing import Self
 
     from scrapy.crawler import Crawler
     from scrapy.settings import BaseSettings
+
+    from crawler.storage.protocols import ArticleStore
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ class StorePipeline:
     def __init__(self, crawler: Crawler, config: StoreConfig) -> None:
         self.crawler = crawler
         self.config = config
-        self.archive: Archive | None = None
+        self.articles: ArticleStore | None = None
         self._flusher: task.LoopingCall | None = None
         self.failed: str | None = None
         """The database error that stopped the store step (then nothing more is written)."""
@@ -68,7 +71,7 @@ class StorePipeline:
 
     def open_spider(self) -> None:
         try:
-            self.archive = Archive.for_settings(self.crawler.settings, self.config.db_path)
+            self.articles = self.open_store()
         except ArchiveError as exc:
             # Read-only file, full disk, locked past DB_BUSY_TIMEOUT: fetch nothing that
             # cannot be kept. The crawl command exits non-zero (database_failures).
@@ -80,22 +83,26 @@ class StorePipeline:
         self._flusher = task.LoopingCall(self._flush)
         self._flusher.start(self.config.flush_interval, now=False)
 
+    def open_store(self) -> ArticleStore:
+        """The archive of ``DB_PATH`` (the connection every component of the process shares)."""
+        return SqliteArticles.for_settings(self.crawler.settings, self.config.db_path)
+
     def _flush(self) -> None:
         try:
-            self.archive.maybe_flush()
+            self.articles.maybe_flush()
         except sqlite3.Error as exc:
             self._fail(exc)
 
     def close_spider(self) -> None:
         if self._flusher is not None and self._flusher.running:
             self._flusher.stop()
-        if self.archive is not None:
+        if self.articles is not None:
             try:
-                self.archive.release()
+                self.articles.release()
             except sqlite3.Error as exc:
                 self._fail(exc)
             finally:
-                self.archive = None
+                self.articles = None
         stats = self.crawler.stats
         logger.info(
             "store: %d articles stored, %d duplicates recorded in %s",
@@ -122,20 +129,20 @@ class StorePipeline:
             self._duplicate(adapter)
             return
         html = adapter.get("html") if self.config.keep_html else None
-        article_id = self.archive.insert_article(adapter, html=html)
+        article_id = self.articles.insert(adapter, html=html)
         if article_id is not None:
             stats.inc_value("store/inserted")
             logger.debug("stored #%d %s", article_id, adapter.get("url"))
             return
         # The URL is already in the archive (a run that overlapped, or no dedupe step):
         # it is a sighting, recorded as such rather than lost.
-        adapter["duplicate_of"] = self.archive.article_id_for_url(adapter["url"])
+        adapter["duplicate_of"] = self.articles.id_for_url(adapter["url"])
         adapter["duplicate_kind"] = "url"
         adapter["similarity"] = 1.0
         self._duplicate(adapter)
 
     def _duplicate(self, adapter: ItemAdapter) -> None:
-        self.archive.insert_duplicate(adapter)
+        self.articles.insert_duplicate(adapter)
         self.crawler.stats.inc_value("store/duplicates")
         self.crawler.stats.inc_value(f"store/duplicates/{adapter['duplicate_kind']}")
         logger.debug(
@@ -154,7 +161,7 @@ class StorePipeline:
             logger.error("database %s: write failed: %s", self.config.db_path, exc)
             return
         message = note_failure(self.config.db_path, exc, busy_timeout=self.config.busy_timeout)
-        unsaved = self.archive.unsaved if self.archive is not None else 0
+        unsaved = self.articles.unsaved if self.articles is not None else 0
         if unsaved:
             self.crawler.stats.set_value("store/unsaved_writes", unsaved)
             message += f" ({unsaved} writes of the last batch rolled back: fetched again next run)"

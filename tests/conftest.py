@@ -1,14 +1,19 @@
-"""Shared fixtures: local fixture sites on 127.0.0.1 and Scrapy runs in a subprocess; the
-test tiers (``unit``, ``integration``, ``system``), given to each test by what it runs."""
+"""Shared fixtures: local fixture sites on 127.0.0.1, Scrapy runs in a subprocess and a
+throwaway Redis server; the test tiers (``unit``, ``integration``, ``system``), given to each
+test by what it runs."""
 
 from __future__ import annotations
 
 import inspect
 import os
 import re
+import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +22,10 @@ from crawler.siteserver import SiteServers
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+REDIS_SERVER = shutil.which("redis-server")
+needs_redis = pytest.mark.skipif(
+    REDIS_SERVER is None, reason="redis-server not installed (apt-get install redis-server)"
+)
 
 
 def scrapy(
@@ -122,3 +131,52 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if not any(item.get_closest_marker(name) for name in TIERS):
             item.add_marker(tier(item))
+
+
+# -- a real Redis ------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def redis_url():
+    """A throwaway ``redis-server`` on 127.0.0.1 (no persistence), stopped after the test."""
+    redis = pytest.importorskip("redis", reason="pip install -e '.[redis]'")
+    port = _free_port()
+    folder = tempfile.mkdtemp(prefix="redis-test-")
+    proc = subprocess.Popen(
+        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", folder],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        yield url
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def server(redis_url):
+    """A client of the ``redis_url`` server."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()

@@ -1,10 +1,12 @@
-"""A small known archive, built with the db module, for the report and Datasette tests."""
+"""A small known archive, built with the storage classes, for the report and Datasette tests."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from crawler.db import Archive
+from crawler.storage.articles import SqliteArticles
+from crawler.storage.connection import Connection
+from crawler.storage.runs import SqliteRuns
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -85,15 +87,16 @@ RUNS: list[tuple[str, str, dict[str, Any], list[str]]] = [
 
 def build_known_db(path: Path) -> Path:
     """Write the articles, one duplicate sighting and two runs into a new archive."""
-    archive = Archive.acquire(path)
+    connection = Connection.acquire(path)
+    articles, runs = SqliteArticles(connection), SqliteRuns(connection)
     try:
         ids = {}
         for article in ARTICLES:
-            ids[article["url"]] = archive.insert_article(
+            ids[article["url"]] = articles.insert(
                 {**article, "text": BODY, "domain": article["url"].split("/")[2]},
                 html=f"<html><body><p>{BODY}</p></body></html>",
             )
-        archive.insert_duplicate(
+        articles.insert_duplicate(
             {
                 "url": "https://blog.example/2026/11/icbm-repost.html",
                 "duplicate_of": ids["https://herald.example/a/icbm.html"],
@@ -105,10 +108,10 @@ def build_known_db(path: Path) -> Path:
             }
         )
         for site, status, stats, problems in RUNS:
-            run_id = archive.start_run(spider="feed", site=site)
-            archive.finish_run(
+            run_id = runs.start(spider="feed", site=site)
+            runs.finish(
                 run_id, status=status, stats={**stats, "finish_reason": status}, problems=problems
             )
     finally:
-        archive.release()
+        connection.release()
     return path

@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "crawler.sites", "crawler.anomaly", "crawler.browser", "crawler.lock",
         ),
     ),
-    ("storage", ("crawler.db",)),
+    ("storage", ("crawler.storage",)),
     ("pipelines", ("pipelines",)),
     (
         "crawling",

@@ -12,9 +12,9 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
-from crawler.db import Archive
 from crawler.extract.body import extract_body
 from crawler.items import ArticleItem
+from crawler.storage.boilerplate import SqliteBoilerplate
 from pipelines.clean import (
     CleanPipeline,
     RulesError,
@@ -369,7 +369,7 @@ def test_never_learns_from_a_single_page(tmp_path):
 def test_learning_can_be_switched_off(tmp_path):
     pipeline = _pipeline(tmp_path, CLEAN_LEARN=False)
     try:
-        assert pipeline.archive is None
+        assert pipeline.boilerplate is None
         for n in range(1, 6):
             assert PROMO in pipeline.process_item(_item(n)).text
     finally:
@@ -378,13 +378,11 @@ def test_learning_can_be_switched_off(tmp_path):
 
 
 def test_sightings_go_through_the_archive(tmp_path):
-    archive = Archive.acquire(tmp_path / "news.db")
+    archive = SqliteBoilerplate.acquire(tmp_path / "news.db")
     try:
         for n in (1, 2, 3):
-            archive.boilerplate_record("a.example", f"u{n}", boilerplate_candidates(PROMO), cap=3)
-        assert archive.boilerplate_frequent("a.example", [line_key(PROMO)], min_articles=3) == {
-            line_key(PROMO)
-        }
+            archive.record("a.example", f"u{n}", boilerplate_candidates(PROMO), cap=3)
+        assert archive.frequent("a.example", [line_key(PROMO)], min_articles=3) == {line_key(PROMO)}
     finally:
         archive.release()
 

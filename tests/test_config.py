@@ -58,9 +58,8 @@ PLAYWRIGHT_OWN = {
 }
 """scrapy-playwright's own settings (documented by that project)."""
 
-RAW_READS_LEFT = {"crawler/db.py"}
-"""Modules still reading declared settings with Scrapy's getters and their own fallbacks
-(``Archive.for_settings``); to be read through ``crawler.config`` like the rest."""
+RAW_READS_LEFT: set[str] = set()
+"""Modules still reading declared settings with Scrapy's getters and their own fallbacks."""
 
 _GETTERS = {"get", "get_bool", "get_int", "get_float", "get_str", "get_list"}
 _DECLARATION_USERS = {"setting", "default", "declared"}

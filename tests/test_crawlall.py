@@ -24,12 +24,12 @@ from scrapy.utils.test import get_crawler
 from crawler.anomaly import AnomalyConfig, RunFigures, anomalies, run_problems
 from crawler.commands.crawlall import select_sites
 from crawler.commands.crontab import cron_schedule
-from crawler.db import Archive
 from crawler.extensions import SiteLogCount
 from crawler.lock import LockHeld, RunLock, lock_path_for
 from crawler.progress import Progress, progress_line
 from crawler.runner import Limits, SiteResult, exit_code, format_summary
 from crawler.sites import SiteSet, parse_sites
+from crawler.storage.runs import SqliteRuns
 from tests.conftest import ROOT, rows, scrapy
 
 
@@ -237,11 +237,11 @@ def test_run_time_limit_ends_a_run_stuck_on_a_server_that_never_answers(db, tmp_
 
 
 def test_zero_articles_where_the_site_used_to_yield_some_exits_1(sites, db, tmp_path):
-    archive = Archive.acquire(db)
+    archive = SqliteRuns.acquire(db)
     try:
         for stored in (5, 6, 4):
-            run_id = archive.start_run(spider="listing", site="quiet")
-            archive.finish_run(
+            run_id = archive.start(spider="listing", site="quiet")
+            archive.finish(
                 run_id,
                 status="finished",
                 stats={"store/inserted": stored, "finish_reason": "finished"},

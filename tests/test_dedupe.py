@@ -16,8 +16,9 @@ from scrapy.settings import Settings
 from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
-from crawler.db import Archive
 from crawler.items import ArticleItem
+from crawler.storage.articles import SqliteArticles
+from crawler.storage.index import SqliteStoryIndex
 from crawler.urls import url_keys
 from pipelines.dedupe import (
     DedupeConfig,
@@ -216,19 +217,20 @@ def test_config_from_settings_and_validation():
 # -- find_duplicate against the archive ---------------------------------------------------------
 @pytest.fixture
 def archive(tmp_path):
-    archive = Archive.acquire(tmp_path / "news.db")
-    archive.reset_dedupe_index(CONFIG.index_params)
+    archive = SqliteStoryIndex.acquire(tmp_path / "news.db")
+    archive.reset(CONFIG.index_params)
     yield archive
     archive.release()
 
 
-def _store(archive: Archive, url: str, body: str) -> int:
+def _store(archive: SqliteStoryIndex, url: str, body: str) -> int:
     fp = fingerprint(body, CONFIG)
-    archive.stage_story_index(url, list(fp.band_keys))
-    return archive.insert_article({"url": url, "text": body, "text_hash": fp.text_hash})
+    archive.stage(url, list(fp.band_keys))
+    articles = SqliteArticles(archive.connection)
+    return articles.insert({"url": url, "text": body, "text_hash": fp.text_hash})
 
 
-def _find(archive: Archive, url: str, body: str):
+def _find(archive: SqliteStoryIndex, url: str, body: str):
     return find_duplicate(fingerprint(body, CONFIG), url_keys(url), archive, CONFIG)
 
 
@@ -288,7 +290,7 @@ def crawl(tmp_path):
 
     yield make
     for c in crawls:
-        if c.dedupe.archive is not None:
+        if c.dedupe.index is not None:
             c.close()
 
 
@@ -354,7 +356,7 @@ def test_index_is_rebuilt_when_its_parameters_change(crawl, tmp_path):
     c.run("https://herald.example/ko", text("ko-srbm-east-sea"))
     c.close()
     c = crawl({"DEDUPE_SHINGLE_SIZE": 3, "DEDUPE_NUM_PERM": 128, "DEDUPE_BANDS": 32})
-    params = json.loads(c.dedupe.archive.dedupe_index_params())
+    params = json.loads(c.dedupe.index.params())
     assert (params["shingle_size"], params["num_perm"], params["bands"]) == (3, 128, 32)
     near = c.run("https://blog.example/ko", repost("ko-srbm-east-sea"))
     assert (near.duplicate_kind, near.duplicate_of) == ("near", 1)
@@ -366,7 +368,7 @@ def test_index_is_rebuilt_when_its_parameters_change(crawl, tmp_path):
 def test_two_pipelines_of_one_process_share_their_stories(crawl, tmp_path):
     """Two spiders of one process: the second sees the first's uncommitted story."""
     a, b = crawl(), crawl()
-    assert a.dedupe.archive is b.dedupe.archive
+    assert a.dedupe.index.connection is b.dedupe.index.connection
     a.run("https://herald.example/nk", text("nk-cruise-yellow-sea"))
     item = b.run("https://blog.example/nk", repost("nk-cruise-yellow-sea"))
     assert (item.duplicate_kind, item.duplicate_of) == ("near", 1)

@@ -8,13 +8,10 @@ import contextlib
 import logging
 import os
 import random
-import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,16 +23,11 @@ from crawler.distributed.addon import DistributedAddon
 from crawler.distributed.config import DistributedConfig
 from crawler.distributed.queue import decode_item
 from crawler.siteserver import SiteServers
-from tests.conftest import ROOT, rows, scrapy
+from tests.conftest import ROOT, needs_redis, rows, scrapy
 
 logger = logging.getLogger(__name__)
 
 redis = pytest.importorskip("redis", reason="pip install -e '.[redis]'")
-REDIS_SERVER = shutil.which("redis-server")
-needs_redis = pytest.mark.skipif(
-    REDIS_SERVER is None, reason="redis-server not installed (apt-get install redis-server)"
-)
-
 # Quick heartbeats so that idle workers close, and dead ones are given up, within seconds.
 FAST = {
     "DISTRIBUTED_HEARTBEAT": "0.3",
@@ -45,51 +37,6 @@ FAST = {
     "DOWNLOAD_DELAY": "0",
     "LOG_LEVEL": "INFO",
 }
-
-
-# -- a real Redis ------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def redis_url():
-    """A throwaway ``redis-server`` on 127.0.0.1 (no persistence), stopped after the test."""
-    port = _free_port()
-    folder = tempfile.mkdtemp(prefix="redis-test-")
-    proc = subprocess.Popen(
-        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", folder],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.05)
-        yield url
-    finally:
-        client.close()
-        proc.terminate()
-        proc.wait(10)
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture
-def server(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
 
 
 # -- processes ---------------------------------------------------------------------------------
@@ -375,33 +322,36 @@ def test_item_queue_acknowledges_only_what_was_committed(server, redis_url):
 
 @needs_redis
 def test_shared_memory_url_keys_http_cache_and_boilerplate(server, redis_url):
-    from crawler.distributed.shared import SharedMemory
+    from crawler.distributed.shared import RedisBoilerplate, RedisHttpCache, RedisUrlMemory
 
-    memory = SharedMemory(server, DistributedConfig(redis_url=redis_url))
-    assert memory.url_key_seen("a.example/1") is None
+    config = DistributedConfig(redis_url=redis_url)
+    memory = RedisUrlMemory(server, config)
+    assert memory.seen("a.example/1") is None
     server.hset("newscrawler:urlkeys", mapping={"a.example/1": "pending", "a.example/2": "9|2026"})
-    pending = memory.url_key_seen("a.example/1")
+    pending = memory.seen("a.example/1")
     assert pending is not None
     assert pending[0] == 0
-    assert memory.url_key_seen("a.example/2") == (9, "2026")
+    assert memory.seen("a.example/2") == (9, "2026")
 
+    cache = RedisHttpCache(server, config)
     url = "https://a.example/feed.rss"
-    assert memory.http_cache_get(url) is None
-    memory.http_cache_put(url, etag='"e1"', last_modified=None, content_type="text/xml",
-                          body=b"<rss/>")  # fmt: skip
-    cached = memory.http_cache_get(url)
+    assert cache.get(url) is None
+    cache.put(url, etag='"e1"', last_modified=None, content_type="text/xml",
+              body=b"<rss/>")  # fmt: skip
+    cached = cache.get(url)
     assert cached is not None
     assert (cached["etag"], cached["last_modified"], cached["body"]) == ('"e1"', None, b"<rss/>")
-    assert 0 < server.ttl(memory._http_key(url)) <= 14 * 86400
-    memory.http_cache_forget(url)
-    assert memory.http_cache_get(url) is None
+    assert 0 < server.ttl(cache._key(url)) <= 14 * 86400
+    cache.forget(url)
+    assert cache.get(url) is None
 
+    boilerplate = RedisBoilerplate(server, config)
     lines = {"h1": "Subscribe now", "h2": "A line of one story"}
     for n in range(3):
-        memory.boilerplate_record("a.example", f"https://a.example/{n}", {"h1": lines["h1"]}, cap=3)
-    memory.boilerplate_record("a.example", "https://a.example/0", lines, cap=3)
-    assert memory.boilerplate_frequent("a.example", lines, min_articles=3) == {"h1"}
-    assert memory.boilerplate_frequent("b.example", lines, min_articles=3) == set()
+        boilerplate.record("a.example", f"https://a.example/{n}", {"h1": lines["h1"]}, cap=3)
+    boilerplate.record("a.example", "https://a.example/0", lines, cap=3)
+    assert boilerplate.frequent("a.example", lines, min_articles=3) == {"h1"}
+    assert boilerplate.frequent("b.example", lines, min_articles=3) == set()
 
 
 # -- end to end: workers and a writer ---------------------------------------------------------------

@@ -309,14 +309,14 @@ def test_every_user_opens_the_archive_with_the_settings_options(tmp_path):
     the runs extension, a pipeline), DB_BUSY_TIMEOUT and the batch settings hold."""
     from scrapy.settings import Settings
 
-    from crawler.db import Archive
+    from crawler.storage.connection import Connection
 
     settings = Settings(
         {"DB_PATH": str(tmp_path / "news.db"), "DB_BUSY_TIMEOUT": 1.5,
          "STORE_BATCH_SIZE": 7, "STORE_FLUSH_INTERVAL": 0.25}
     )  # fmt: skip
-    first = Archive.for_settings(settings)
-    second = Archive.for_settings(settings, tmp_path / "news.db")
+    first = Connection.for_settings(settings)
+    second = Connection.for_settings(settings, tmp_path / "news.db")
     try:
         assert second is first
         assert (first.busy_timeout, first.batch_size, first.flush_interval) == (1.5, 7, 0.25)

@@ -15,7 +15,6 @@ from scrapy.http import HtmlResponse, Response, XmlResponse
 from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
-from crawler.db import Archive
 from crawler.middlewares.incremental import (
     ConditionalGetMiddleware,
     IncrementalConfig,
@@ -23,6 +22,7 @@ from crawler.middlewares.incremental import (
     revisit_due,
 )
 from crawler.siteserver import SiteServers
+from crawler.storage.articles import SqliteArticles
 from tests.conftest import FIXTURES, rows, scrapy
 
 ARTICLES = {"/a/missile.html", "/a/exports.html", "/a/fine-dust.html"}
@@ -51,9 +51,9 @@ def crawler(tmp_path):
 
 
 def _stored(tmp_path, url: str) -> int:
-    archive = Archive.acquire(tmp_path / "news.db")
+    archive = SqliteArticles.acquire(tmp_path / "news.db")
     try:
-        return archive.insert_article({"url": url, "text": "text", "fetched_at": "2026-11-01"})
+        return archive.insert({"url": url, "text": "text", "fetched_at": "2026-11-01"})
     finally:
         archive.release()
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from crawler.db import connect
 from crawler.report import build_report, chart_series, format_report, korea_chart_svg, parse_since
+from crawler.storage.connection import connect
 from tests.conftest import rows, scrapy
 from tests.opsdata import KOREA_TITLES, build_known_db
 

@@ -8,8 +8,9 @@ import json
 import pytest
 from scrapy.settings import Settings
 
-from crawler.db import Archive
 from crawler.reprocess import DuplicateCheck, Steps, format_outcome, reprocess
+from crawler.storage.articles import SqliteArticles
+from crawler.storage.connection import Connection
 from tests.conftest import ROOT, rows, scrapy
 
 COFFEE = "/a/2026/11/coffee-harvest.html"
@@ -81,7 +82,7 @@ def test_lexicon_change_retags_stored_stories_once(sites, db, tmp_path):
 
 
 def test_bad_lexicon_is_a_usage_error(db, tmp_path):
-    Archive.acquire(db).release()
+    Connection.acquire(db).release()
     bad = tmp_path / "bad.toml"
     bad.write_text("version = 1\n[[group]]\nname = 1\n", encoding="utf-8")
     result = scrapy("reprocess", "-s", f"TAG_LEXICON_FILE={bad}", db=db)
@@ -103,11 +104,11 @@ def test_rules_change_finds_new_duplicates_once(tmp_path):
     today's rules cleans both texts, which makes the second an exact duplicate of the first."""
     pytest.importorskip("pipelines.dedupe")
     db = tmp_path / "news.db"
-    archive = Archive.acquire(db)
+    archive = Connection.acquire(db)
     for n, footer in enumerate(("Join us on Telegram for the latest updates!",
                                 "Previous Post Next Post")):  # fmt: skip
         old_text = "\n\n".join([*PARAGRAPHS, footer])
-        archive.insert_article(
+        SqliteArticles(archive).insert(
             {"url": f"https://blog{n}.example/2026/11/budget.html", "site": f"blog{n}",
              "domain": f"blog{n}.example", "title": TITLE, "text": old_text,
              "text_hash": f"old-{n}", "fetched_at": f"2026-11-2{n}T00:00:00+00:00",

@@ -14,15 +14,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.perf.__main__ import SHARED, mirror_for
-from crawler.db import Archive
+from crawler.storage.articles import SqliteArticles
+from crawler.storage.connection import Connection
+from crawler.storage.index import SqliteStoryIndex
 from pipelines.dedupe import DedupeConfig, find_duplicate, fingerprint
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
 
-class CountingArchive(Archive):
-    """An archive that counts the LSH candidates it hands out."""
+class CountingIndex(SqliteStoryIndex):
+    """The archive's story index, counting the LSH candidates it hands out."""
 
     candidates = 0
 
@@ -45,8 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     mirror = mirror_for(args.seed, args.reposts)
     config = DedupeConfig()
     with tempfile.TemporaryDirectory() as tmp:
-        archive = CountingArchive(Path(tmp) / "replay.db")
-        archive.reset_dedupe_index(config.index_params)
+        connection = Connection(Path(tmp) / "replay.db")
+        index, articles = CountingIndex(connection), SqliteArticles(connection)
+        index.reset(config.index_params)
         print(f"{'pages':>6}  find_duplicate ms/page  candidates/page  duplicates")
         spent, duplicates = 0.0, 0
         for i in range(args.n):
@@ -55,23 +58,22 @@ def main(argv: list[str] | None = None) -> int:
             url = f"http://replay.test/{i}"
             fp = fingerprint(text, config)
             started = time.process_time()
-            verdict = find_duplicate(fp, [url], archive, config)
+            verdict = find_duplicate(fp, [url], index, config)
             spent += time.process_time() - started
             if verdict is None:
-                archive.stage_story_index(url, list(fp.band_keys))
+                index.stage(url, list(fp.band_keys))
                 row = {"url": url, "title": story.title, "text": text, "text_hash": fp.text_hash}
-                archive.insert_article(row)
+                articles.insert(row)
             else:
                 duplicates += 1
             if (i + 1) % args.block == 0:
                 print(
                     f"{i + 1:6d}  {spent / args.block * 1000:22.2f}  "
-                    f"{archive.candidates / args.block:15.2f}  {duplicates:10d}",
+                    f"{index.candidates / args.block:15.2f}  {duplicates:10d}",
                     flush=True,
                 )
-                spent, duplicates, archive.candidates = 0.0, 0, 0
-        archive.flush()
-        archive.close()
+                spent, duplicates, index.candidates = 0.0, 0, 0
+        connection.close()
     return 0
 
 

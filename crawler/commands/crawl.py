@@ -10,9 +10,10 @@ from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 
 from crawler.config import db_path_for, get_bool, get_float
-from crawler.db import Archive, ArchiveError, database_failures
 from crawler.distributed.config import distributed
 from crawler.spiders.base import NewsSpider, site_from_args
+from crawler.storage.connection import Connection
+from crawler.storage.errors import ArchiveError, database_failures
 
 if TYPE_CHECKING:
     import argparse
@@ -50,7 +51,7 @@ class Command(ScrapyCrawlCommand):
         ) or distributed(self.settings):  # a distributed worker does not open DB_PATH
             return True
         try:
-            Archive(
+            Connection(
                 db_path_for(self.settings),
                 busy_timeout=get_float(self.settings, "DB_BUSY_TIMEOUT"),
             ).close()

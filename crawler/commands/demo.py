@@ -12,10 +12,11 @@ from scrapy.exceptions import UsageError
 from scrapy.settings import SETTINGS_PRIORITIES
 
 from crawler.config import db_path_for
-from crawler.db import connect
 from crawler.runner import crawl_sites, format_summary
 from crawler.sites import KINDS, parse_sites
 from crawler.siteserver import SiteServers
+from crawler.storage.connection import connect
+from crawler.storage.reports import newest_articles
 
 if TYPE_CHECKING:
     import argparse
@@ -28,13 +29,7 @@ def demo_articles(db_path: str, limit: int = 20) -> list[dict[str, Any]]:
     """The newest stored articles of the demo database, for the summary."""
     db = connect(db_path)
     try:
-        return list(
-            db.query(
-                "SELECT site, title, published_at, language, tags FROM articles "
-                "ORDER BY id DESC LIMIT ?",
-                [limit],
-            )
-        )
+        return newest_articles(db, limit=limit)
     finally:
         db.close()
 

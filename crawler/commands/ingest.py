@@ -17,10 +17,10 @@ from scrapy.exceptions import UsageError
 
 from crawler.commands import quiet_unless_verbose
 from crawler.config import db_path_for, get_int
-from crawler.db import database_failures
 from crawler.distributed.config import DistributedConfig, connect, distributed
 from crawler.lock import LockHeld, RunLock, lock_path_for
 from crawler.runner import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, add_rotating_log
+from crawler.storage.errors import database_failures
 
 if TYPE_CHECKING:
     import argparse

@@ -10,8 +10,9 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from crawler.config import db_path_for
-from crawler.db import ArchiveError, connect
 from crawler.report import build_report, chart_rows, format_report, parse_since, report_html
+from crawler.storage.connection import connect
+from crawler.storage.errors import ArchiveError
 
 if TYPE_CHECKING:
     import argparse

@@ -11,10 +11,11 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from crawler.config import db_path_for, get_str
-from crawler.db import Archive, ArchiveError
 from crawler.report import iso, parse_since
 from crawler.reprocess import DuplicateCheck, Steps, format_outcome, reprocess
 from crawler.sites import SitesError, load_sites
+from crawler.storage.connection import Connection
+from crawler.storage.errors import ArchiveError
 
 if TYPE_CHECKING:
     import argparse
@@ -58,17 +59,17 @@ class Command(ScrapyCommand):
         if opts.dry_run:
             settings.set("CLEAN_LEARN", False, priority="cmdline")  # learning would write
         try:
-            archive = Archive.for_settings(self.settings, db_path)
+            connection = Connection.for_settings(self.settings, db_path)
         except ArchiveError as exc:
             raise UsageError(str(exc), print_help=False) from None
         try:
             try:
                 steps = Steps.from_settings(settings)
-                dupes = DuplicateCheck(archive, settings)
+                dupes = DuplicateCheck(connection, settings)
             except ValueError as exc:  # a bad rules file, lexicon or threshold setting
                 raise UsageError(str(exc), print_help=False) from None
             outcome = reprocess(
-                archive,
+                connection,
                 steps,
                 dupes,
                 site=opts.site,
@@ -77,7 +78,7 @@ class Command(ScrapyCommand):
                 dry_run=opts.dry_run,
             )
         finally:
-            archive.release()
+            connection.release()
         if opts.json:
             print(json.dumps(outcome.as_dict(), ensure_ascii=False, indent=2))
         else:

@@ -17,10 +17,14 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import defer, task
 
 from crawler.config import read_config, setting
-from crawler.db import Archive, ArchiveError, database_failures, note_failure
 from crawler.distributed.config import WRITER, DistributedConfig
 from crawler.distributed.queue import BadPayload, ItemQueue, decode_item
 from crawler.distributed.shared import url_key_value
+from crawler.storage.articles import SqliteArticles
+from crawler.storage.connection import Connection
+from crawler.storage.errors import ArchiveError, database_failures, note_failure
+from crawler.storage.incremental import SqliteUrlMemory
+from crawler.storage.runs import SqliteRuns
 from crawler.urls import url_keys
 
 if TYPE_CHECKING:
@@ -116,7 +120,11 @@ class IngestSpider(scrapy.Spider):
         super().__init__(*args, **kwargs)
         self.ingest: IngestConfig | None = None
         self.queue: ItemQueue | None = None
-        self.archive: Archive | None = None
+        self.connection: Connection | None = None
+        """The archive, shared with the dedupe and store steps of this process."""
+        self.runs: SqliteRuns | None = None
+        self.articles: SqliteArticles | None = None
+        self.urls: SqliteUrlMemory | None = None
         self.batch: _Batch | None = None
         self.failed: str | None = None
         self._redis_warned = float("-inf")
@@ -146,7 +154,10 @@ class IngestSpider(scrapy.Spider):
     async def start(self) -> AsyncIterator[Any]:
         assert self.ingest is not None
         assert self.queue is not None
-        self.archive = Archive.for_settings(self.crawler.settings, self.ingest.db_path)
+        self.connection = Connection.for_settings(self.crawler.settings, self.ingest.db_path)
+        self.runs = SqliteRuns(self.connection)
+        self.articles = SqliteArticles(self.connection)
+        self.urls = SqliteUrlMemory(self.connection)
         self.publish_all()
         stats = self.crawler.stats
         empty_since: float | None = None
@@ -226,7 +237,8 @@ class IngestSpider(scrapy.Spider):
         """The item of an entry, or ``None`` when it is done already (unreadable entries are
         set aside; an item whose fetch is already in the archive is not recorded again)."""
         assert self.queue is not None
-        assert self.archive is not None
+        assert self.runs is not None
+        assert self.articles is not None
         stats = self.crawler.stats
         try:
             delivery = decode_item(payload)
@@ -237,7 +249,7 @@ class IngestSpider(scrapy.Spider):
             batch.done.append((payload, None))
             return None
         if delivery.run is not None:
-            if self.archive.record_run(delivery.run) is not None:
+            if self.runs.record(delivery.run) is not None:
                 stats.inc_value("ingest/runs")
             batch.done.append((payload, None))
             return None
@@ -247,7 +259,7 @@ class IngestSpider(scrapy.Spider):
         # Only an entry taken again can be in the archive already: a writer stopped between
         # its commit and its acknowledgement. (Two sites may fetch one URL in the same
         # second: for first deliveries that is a sighting, recorded as such.)
-        if batch.again and self.archive.sighting_recorded(item.url, item.fetched_at):
+        if batch.again and self.articles.sighting_recorded(item.url, item.fetched_at):
             stats.inc_value("ingest/already_recorded")
             logger.debug("ingest: %s (fetched %s) already recorded", item.url, item.fetched_at)
             batch.done.append((payload, item))
@@ -256,15 +268,16 @@ class IngestSpider(scrapy.Spider):
 
     def _commit(self, batch: _Batch) -> None:
         """Commit the archive's open batch, then publish the batch's URL keys."""
-        assert self.archive is not None
+        assert self.connection is not None
         assert self.queue is not None
         try:
-            self.archive.flush()
+            self.connection.flush()
         except (sqlite3.Error, ArchiveError) as exc:
-            self.failed = note_failure(self.archive.path, exc)
+            self.failed = note_failure(self.connection.path, exc)
             self.crawler.stats.set_value("ingest/failed", self.failed)
             logger.error("ingest: commit failed: %s; stopping (the batch stays queued)", exc)
             raise CloseSpider("database_error") from None
+        assert self.urls is not None
         values: dict[str, str] = {}
         for _, item in batch.done:
             if item is None:
@@ -273,7 +286,7 @@ class IngestSpider(scrapy.Spider):
             for key in url_keys(
                 adapter["url"], adapter.get("canonical_url"), adapter.get("request_url")
             ):
-                seen = self.archive.url_key_seen(key)
+                seen = self.urls.seen(key)
                 if seen is not None:
                     values[key] = url_key_value(*seen)
         self.queue.publish(values)
@@ -281,11 +294,11 @@ class IngestSpider(scrapy.Spider):
 
     def publish_all(self) -> int:
         """Publish every URL key of the archive (replacing the workers' pending marks)."""
-        assert self.archive is not None
+        assert self.urls is not None
         assert self.queue is not None
         started = time.monotonic()
         count = 0
-        for rows in self.archive.iter_url_keys():
+        for rows in self.urls.all_keys():
             self.queue.publish({key: url_key_value(aid, last) for key, aid, last in rows})
             count += len(rows)
         logger.info(
@@ -301,7 +314,7 @@ class IngestSpider(scrapy.Spider):
         batch, self.batch = self.batch, None
         try:
             if batch is not None and batch.done and not self.failed and not database_failures():
-                assert self.archive is not None
+                assert self.connection is not None
                 assert self.queue is not None
                 try:
                     self._commit(batch)
@@ -317,9 +330,9 @@ class IngestSpider(scrapy.Spider):
                     len(batch.payloads),
                 )
         finally:
-            if self.archive is not None:
-                self.archive.release()
-                self.archive = None
+            if self.connection is not None:
+                self.connection.release()
+                self.connection = self.runs = self.articles = self.urls = None
 
 
 async def _sleep(seconds: float) -> None:

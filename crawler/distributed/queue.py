@@ -70,7 +70,7 @@ def encode_item(item: Any, *, worker: str, keep_html: bool = True) -> bytes:
 
 
 def encode_run(run: dict[str, Any], *, worker: str) -> bytes:
-    """The queue payload of a worker's finished site crawl (``Archive.record_run`` keys)."""
+    """The queue payload of a worker's finished site crawl (``SqliteRuns.record`` keys)."""
     return _envelope(worker, run=run)
 
 

@@ -13,9 +13,9 @@ from scrapy.exceptions import NotConfigured
 
 from crawler.anomaly import RunFigures, status_problems
 from crawler.config import get_bool
-from crawler.db import utcnow
 from crawler.distributed.config import DistributedConfig, distributed, worker_id
 from crawler.distributed.queue import ItemQueue, encode_run
+from crawler.items import utcnow
 
 if TYPE_CHECKING:
     from typing import Self
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 def run_report(
     stats: dict[str, Any], *, spider: str, site: str, started_at: str, status: str
 ) -> dict[str, Any]:
-    """What the writer stores for a worker's site crawl (``Archive.record_run``)."""
+    """What the writer stores for a worker's site crawl (``SqliteRuns.record``)."""
     problems = status_problems(RunFigures.from_stats(stats, status=status))
     return {
         "spider": spider,

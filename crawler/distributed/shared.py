@@ -1,16 +1,20 @@
 """What workers remember together, in Redis instead of the SQLite file: the stored URL keys
 (incremental crawl), the sources' validators and bodies (conditional GET) and the lines each
-domain repeats (learned boilerplate). The SQLite file stays the writer's alone."""
+domain repeats (learned boilerplate). The SQLite file stays the writer's alone.
+
+Each store implements the protocol of ``crawler/storage/protocols.py`` that its SQLite
+counterpart implements (``UrlMemory``, ``HttpCache``, ``BoilerplateStore``), and each worker
+component here is the single-machine one with ``open_store`` opening the Redis store."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import zlib
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from crawler.distributed.config import DistributedConfig, connect, worker_id
+from crawler.items import utcnow
 from crawler.middlewares.incremental import ConditionalGetMiddleware, SkipStoredMiddleware
 from crawler.urls import url_key
 from pipelines.clean import CleanPipeline
@@ -25,14 +29,12 @@ if TYPE_CHECKING:
     from scrapy.http import Response
     from scrapy.settings import BaseSettings
 
+    from crawler.storage.protocols import CachedSource
+
 logger = logging.getLogger(__name__)
 
 PENDING = b"pending"
 """URL-key value between a worker's push and the writer's commit."""
-
-
-def _now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def _digest(text: str, size: int = 16) -> str:
@@ -47,22 +49,13 @@ def url_key_value(article_id: int, last_seen: str | None) -> str:
 def parse_url_key_value(value: bytes) -> tuple[int, str | None]:
     """``(article_id, last_seen)`` of a shared URL-key value; ``(0, now)`` while pending."""
     if value == PENDING:
-        return 0, _now()
+        return 0, utcnow()
     article_id, _, last_seen = value.decode().partition("|")
     return int(article_id or 0), last_seen or None
 
 
-class SharedMemory:
-    """The subset of ``crawler.db.Archive`` that crawl workers use, kept in Redis.
-
-    - ``url_key_seen``: the ``<prefix>:urlkeys`` hash (URL key -> ``id|last_seen``), filled
-      by the writer from the archive, and marked ``pending`` by the worker that pushes an
-      item, so no worker fetches it again while it waits for the writer.
-    - ``http_cache_*``: ``<prefix>:http:<sha1(url)>`` hashes, expiring after
-      ``DISTRIBUTED_HTTP_CACHE_DAYS``.
-    - ``boilerplate_*``: ``<prefix>:bp:<domain>:<line hash>`` sets of (hashed) article URLs,
-      expiring ``DISTRIBUTED_BOILERPLATE_DAYS`` after the line was last recorded.
-    """
+class _RedisStore:
+    """Base of the Redis stores: the server and the key names (``DistributedConfig``)."""
 
     def __init__(self, server: redis.Redis, config: DistributedConfig) -> None:
         self.server = server
@@ -74,10 +67,15 @@ class SharedMemory:
         return cls(connect(config.redis_url), config)
 
     def release(self) -> None:
-        """Nothing to give back (``Archive.release`` counterpart)."""
+        """Nothing to give back: the process's Redis client stays open."""
 
-    # -- incremental crawl ---------------------------------------------------------------
-    def url_key_seen(self, key: str) -> tuple[int, str | None] | None:
+
+class RedisUrlMemory(_RedisStore):
+    """``UrlMemory`` in the ``<prefix>:urlkeys`` hash (URL key -> ``id|last_seen``), filled by
+    the writer from the archive, and marked ``pending`` by the worker that pushes an item, so
+    no worker fetches it again while it waits for the writer."""
+
+    def seen(self, key: str) -> tuple[int, str | None] | None:
         value = self.server.hget(self.config.url_keys_key, key)
         return None if value is None else parse_url_key_value(value)
 
@@ -91,12 +89,16 @@ class SharedMemory:
             )
         )
 
-    # -- conditional GET -------------------------------------------------------------------
-    def _http_key(self, url: str) -> str:
+
+class RedisHttpCache(_RedisStore):
+    """``HttpCache`` in ``<prefix>:http:<sha1(url)>`` hashes, expiring after
+    ``DISTRIBUTED_HTTP_CACHE_DAYS``."""
+
+    def _key(self, url: str) -> str:
         return self.config.key("http", _digest(url, 40))
 
-    def http_cache_get(self, url: str) -> dict[str, Any] | None:
-        row = self.server.hgetall(self._http_key(url))
+    def get(self, url: str) -> CachedSource | None:
+        row = self.server.hgetall(self._key(url))
         if not row or row.get(b"url", b"").decode() != url:
             return None
 
@@ -113,7 +115,7 @@ class SharedMemory:
             "fetched_at": text(b"fetched_at"),
         }
 
-    def http_cache_put(
+    def put(
         self,
         url: str,
         *,
@@ -122,8 +124,8 @@ class SharedMemory:
         content_type: str | None,
         body: bytes,
     ) -> None:
-        key = self._http_key(url)
-        now = _now()
+        key = self._key(url)
+        now = utcnow()
         fields = {
             "url": url,
             "etag": etag or "",
@@ -139,62 +141,50 @@ class SharedMemory:
         pipe.expire(key, int(self.config.http_cache_days * 86400))
         pipe.execute()
 
-    def http_cache_checked(self, url: str) -> None:
-        key = self._http_key(url)
+    def checked(self, url: str) -> None:
+        key = self._key(url)
         pipe = self.server.pipeline()
-        pipe.hset(key, "checked_at", _now())
+        pipe.hset(key, "checked_at", utcnow())
         pipe.expire(key, int(self.config.http_cache_days * 86400))
         pipe.execute()
 
-    def http_cache_forget(self, url: str) -> None:
-        self.server.delete(self._http_key(url))
+    def forget(self, url: str) -> None:
+        self.server.delete(self._key(url))
 
-    # -- learned boilerplate ---------------------------------------------------------------
-    def _bp_key(self, domain: str, line_hash: str) -> str:
+
+class RedisBoilerplate(_RedisStore):
+    """``BoilerplateStore`` in ``<prefix>:bp:<domain>:<line hash>`` sets of (hashed) article
+    URLs, expiring ``DISTRIBUTED_BOILERPLATE_DAYS`` after the line was last recorded."""
+
+    def _key(self, domain: str, line_hash: str) -> str:
         return self.config.key("bp", domain, line_hash)
 
-    def boilerplate_frequent(
-        self, domain: str, line_hashes: Iterable[str], *, min_articles: int
-    ) -> set[str]:
+    def frequent(self, domain: str, line_hashes: Iterable[str], *, min_articles: int) -> set[str]:
         hashes = list(dict.fromkeys(line_hashes))
         if not hashes:
             return set()
         pipe = self.server.pipeline(transaction=False)
         for h in hashes:
-            pipe.scard(self._bp_key(domain, h))
+            pipe.scard(self._key(domain, h))
         return {h for h, n in zip(hashes, pipe.execute(), strict=True) if n >= min_articles}
 
-    def boilerplate_record(
-        self, domain: str, article_key: str, lines: dict[str, str], *, cap: int
-    ) -> None:
+    def record(self, domain: str, article_key: str, lines: dict[str, str], *, cap: int) -> None:
         if not lines:
             return
-        frequent = self.boilerplate_frequent(domain, lines, min_articles=cap)
+        frequent = self.frequent(domain, lines, min_articles=cap)
         member = _digest(article_key)
         ttl = int(self.config.boilerplate_days * 86400)
         pipe = self.server.pipeline(transaction=False)
         for h in lines:
             if h in frequent:
                 continue
-            key = self._bp_key(domain, h)
+            key = self._key(domain, h)
             pipe.sadd(key, member)
             pipe.expire(key, ttl)
         pipe.execute()
 
 
-class _SharedMemoryUser:
-    """Mixin for the incremental middlewares: ``_archive()`` is the shared memory."""
-
-    archive: Any
-    shared: SharedMemory
-
-    def _archive(self) -> Any:
-        if self.archive is None:
-            self.archive = self.shared
-        return self.archive
-
-
-class SharedSkipStoredMiddleware(_SharedMemoryUser, SkipStoredMiddleware):
+class SharedSkipStoredMiddleware(SkipStoredMiddleware):
     """``SkipStoredMiddleware`` asking the shared URL keys (stored or pending) in Redis, and
     claiming each article URL it lets through: a page linked by several sites is fetched by
     one of them (each site has its own frontier and duplicate filter).
@@ -202,11 +192,16 @@ class SharedSkipStoredMiddleware(_SharedMemoryUser, SkipStoredMiddleware):
     Stats: ``distributed/claimed_elsewhere`` (not requested: another site has it).
     """
 
+    shared: RedisUrlMemory
+
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         mw = super().from_crawler(crawler)
-        mw.shared = SharedMemory.from_settings(crawler.settings)
+        mw.shared = RedisUrlMemory.from_settings(crawler.settings)
         return mw
+
+    def open_store(self) -> RedisUrlMemory:
+        return self.shared
 
     def get_processed_request(self, request: Request, response: Response | None) -> Request | None:
         passed = super().get_processed_request(request, response)
@@ -222,28 +217,32 @@ class SharedSkipStoredMiddleware(_SharedMemoryUser, SkipStoredMiddleware):
         return None
 
 
-class SharedConditionalGetMiddleware(_SharedMemoryUser, ConditionalGetMiddleware):
+class SharedConditionalGetMiddleware(ConditionalGetMiddleware):
     """``ConditionalGetMiddleware`` with the sources' validators and bodies in Redis."""
+
+    shared: RedisHttpCache
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         mw = super().from_crawler(crawler)
-        mw.shared = SharedMemory.from_settings(crawler.settings)
+        mw.shared = RedisHttpCache.from_settings(crawler.settings)
         return mw
+
+    def open_store(self) -> RedisHttpCache:
+        return self.shared
 
 
 class SharedCleanPipeline(CleanPipeline):
     """``CleanPipeline`` learning each domain's boilerplate together with the other workers,
     in Redis (``CLEAN_LEARN = False`` still turns learning off)."""
 
-    shared: SharedMemory
+    shared: RedisBoilerplate
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         pipeline = super().from_crawler(crawler)
-        pipeline.shared = SharedMemory.from_settings(crawler.settings)
+        pipeline.shared = RedisBoilerplate.from_settings(crawler.settings)
         return pipeline
 
-    def open_spider(self) -> None:
-        if self.config.learn:
-            self.archive = self.shared  # type: ignore[assignment]
+    def open_store(self) -> RedisBoilerplate:
+        return self.shared

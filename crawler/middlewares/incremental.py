@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
@@ -15,7 +15,7 @@ from scrapy.responsetypes import responsetypes
 from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
 
 from crawler.config import get_bool, read_config, setting
-from crawler.db import Archive
+from crawler.storage.incremental import SqliteHttpCache, SqliteUrlMemory
 from crawler.urls import url_key
 
 if TYPE_CHECKING:
@@ -26,7 +26,11 @@ if TYPE_CHECKING:
     from scrapy.http import Response
     from scrapy.settings import BaseSettings
 
+    from crawler.storage.protocols import HttpCache, UrlMemory
+
 logger = logging.getLogger(__name__)
+
+Store = TypeVar("Store", "UrlMemory", "HttpCache")
 
 _VALIDATOR_HEADERS = (b"If-None-Match", b"If-Modified-Since")
 
@@ -68,13 +72,15 @@ def revisit_due(last_seen: str | None, revisit_days: float, *, now: datetime | N
     return (now or datetime.now(UTC)) - seen >= timedelta(days=revisit_days)
 
 
-class _ArchiveUser:
-    """Holds the process-wide archive of ``DB_PATH`` between spider open and close."""
+class _StoreUser(Generic[Store]):
+    """Holds its store between spider open and close: ``open_store`` opens it in the archive
+    of ``DB_PATH`` (on the connection the process shares); a distributed worker's
+    subclasses open it in Redis."""
 
     def __init__(self, crawler: Crawler, config: IncrementalConfig) -> None:
         self.crawler = crawler
         self.config = config
-        self.archive: Archive | None = None
+        self.store: Store | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -86,20 +92,23 @@ class _ArchiveUser:
         return mw
 
     def spider_opened(self, spider: Spider) -> None:
-        self._archive()
+        self._store()
 
     def spider_closed(self, spider: Spider) -> None:
-        if self.archive is not None:
-            self.archive.release()
-            self.archive = None
+        if self.store is not None:
+            self.store.release()
+            self.store = None
 
-    def _archive(self) -> Archive:
-        if self.archive is None:
-            self.archive = Archive.for_settings(self.crawler.settings, self.config.db_path)
-        return self.archive
+    def _store(self) -> Store:
+        if self.store is None:
+            self.store = self.open_store()
+        return self.store
+
+    def open_store(self) -> Store:
+        raise NotImplementedError
 
 
-class SkipStoredMiddleware(_ArchiveUser, BaseSpiderMiddleware):
+class SkipStoredMiddleware(_StoreUser["UrlMemory"], BaseSpiderMiddleware):
     """Spider middleware: drops article requests (meta ``article=True``) whose URL the
     archive already holds, by canonical key (``crawler.urls.url_key`` in ``url_keys``),
     before they are scheduled, so they are never downloaded. A stored article last seen
@@ -113,11 +122,14 @@ class SkipStoredMiddleware(_ArchiveUser, BaseSpiderMiddleware):
     Stats: ``incremental/skipped``, ``incremental/revisit``.
     """
 
+    def open_store(self) -> UrlMemory:
+        return SqliteUrlMemory.for_settings(self.crawler.settings, self.config.db_path)
+
     def get_processed_request(self, request: Request, response: Response | None) -> Request | None:
         meta = request.meta
         if not meta.get("article") or not meta.get("incremental", True):
             return request
-        seen = self._archive().url_key_seen(url_key(request.url))
+        seen = self._store().seen(url_key(request.url))
         if seen is None:
             return request
         article_id, last_seen = seen
@@ -144,7 +156,7 @@ class SkipStoredMiddleware(_ArchiveUser, BaseSpiderMiddleware):
         )
 
 
-class ConditionalGetMiddleware(_ArchiveUser):
+class ConditionalGetMiddleware(_StoreUser["HttpCache"]):
     """Downloader middleware for source requests (meta ``source=True``: feeds, sitemaps,
     listing pages), which are always sent: with the validators (ETag, Last-Modified) of
     the last 200 stored in ``http_cache``. A 304 is answered with the stored copy (status
@@ -156,6 +168,9 @@ class ConditionalGetMiddleware(_ArchiveUser):
     ``incremental/cached`` (validators stored).
     """
 
+    def open_store(self) -> HttpCache:
+        return SqliteHttpCache.for_settings(self.crawler.settings, self.config.db_path)
+
     def process_request(self, request: Request) -> None:
         if not request.meta.get("source") or not self.config.conditional_get:
             return
@@ -165,7 +180,7 @@ class ConditionalGetMiddleware(_ArchiveUser):
         for name in _VALIDATOR_HEADERS:
             request.headers.pop(name, None)
         request.meta.pop("incremental_conditional", None)
-        cached = self._archive().http_cache_get(request.url)
+        cached = self._store().get(request.url)
         if cached is None or cached["body"] is None:
             return
         if not (cached["etag"] or cached["last_modified"]):
@@ -189,12 +204,12 @@ class ConditionalGetMiddleware(_ArchiveUser):
     def _remember(self, request: Request, response: Response) -> None:
         etag = _header(response, b"ETag")
         last_modified = _header(response, b"Last-Modified")
-        archive = self._archive()
+        cache = self._store()
         if not (etag or last_modified) or len(response.body) > self.config.cache_max_bytes:
             if request.meta.get("incremental_conditional"):
-                archive.http_cache_forget(request.url)
+                cache.forget(request.url)
             return
-        archive.http_cache_put(
+        cache.put(
             request.url,
             etag=etag,
             last_modified=last_modified,
@@ -204,8 +219,8 @@ class ConditionalGetMiddleware(_ArchiveUser):
         self.crawler.stats.inc_value("incremental/cached")
 
     def _replay(self, request: Request, response: Response) -> Request | Response:
-        archive = self._archive()
-        cached = archive.http_cache_get(request.url)
+        cache = self._store()
+        cached = cache.get(request.url)
         if cached is None or cached["body"] is None:
             # The stored copy went away meanwhile: ask again, unconditionally.
             logger.debug("source %s: 304 without a stored copy; fetching it again", request.url)
@@ -215,7 +230,7 @@ class ConditionalGetMiddleware(_ArchiveUser):
             retry.meta["incremental_conditional"] = False
             return retry
         self.crawler.stats.inc_value("incremental/not_modified")
-        archive.http_cache_checked(request.url)
+        cache.checked(request.url)
         headers = Headers()
         if cached["content_type"]:
             headers[b"Content-Type"] = cached["content_type"]

@@ -13,11 +13,10 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from scrapy_playwright.page import PageMethod
 
 from crawler.config import get_bool
-from crawler.db import utcnow
 from crawler.extract import extract_page, url_domain
 from crawler.extract.encoding import decode_html
 from crawler.failures import failure_reason
-from crawler.items import ArticleItem
+from crawler.items import ArticleItem, utcnow
 from crawler.limits import (
     ExtractFailed,
     ExtractTimeout,

@@ -12,8 +12,8 @@ import sqlite_utils
 from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Response
 
-from crawler.db import korea_stories_per_day
 from crawler.report import chart_series, korea_chart_svg
+from crawler.storage.reports import korea_stories_per_day
 
 DAY_CHOICES = (7, 30, 90, 365)
 

@@ -1,0 +1,178 @@
+"""What the pipeline steps and middlewares need from storage, as small protocols.
+
+The SQLite archive implements every one of them (``Sqlite*`` classes of this package); the
+distributed mode's Redis classes (``crawler/distributed/shared.py``) implement the ones a crawl
+worker uses, which has no database: ``UrlMemory``, ``HttpCache`` and ``BoilerplateStore``.
+A component opens its store when the spider opens and calls ``release`` when it closes.
+
+This module imports nothing heavy: the clean step's pool workers import its names.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, runtime_checkable
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+
+@runtime_checkable
+class UrlMemory(Protocol):
+    """The URL keys of stored stories, as the incremental crawl asks before a request
+    (``SkipStoredMiddleware``)."""
+
+    def seen(self, key: str) -> tuple[int, str | None] | None:
+        """``(article_id, last_seen)`` of a stored URL key (``crawler.urls.url_key``), else
+        ``None``."""
+        ...
+
+    def release(self) -> None: ...
+
+
+class CachedSource(TypedDict):
+    """What ``HttpCache.get`` gives back for a source URL."""
+
+    etag: str | None
+    last_modified: str | None
+    content_type: str | None
+    body: bytes | None
+    """Decompressed."""
+    fetched_at: str | None
+
+
+@runtime_checkable
+class HttpCache(Protocol):
+    """Validators and bodies of source responses (feeds, sitemaps, listing pages) for
+    conditional GET (``ConditionalGetMiddleware``)."""
+
+    def get(self, url: str) -> CachedSource | None:
+        """What was stored for ``url``, or ``None``."""
+        ...
+
+    def put(
+        self,
+        url: str,
+        *,
+        etag: str | None,
+        last_modified: str | None,
+        content_type: str | None,
+        body: bytes,
+    ) -> None:
+        """Remember a 200 answer (replaces what was stored for ``url``)."""
+        ...
+
+    def checked(self, url: str) -> None:
+        """Date a 304 answer: the stored copy is still current."""
+        ...
+
+    def forget(self, url: str) -> None: ...
+
+    def release(self) -> None: ...
+
+
+@runtime_checkable
+class BoilerplateStore(Protocol):
+    """Sightings of lines per domain and article, from which the clean step learns a
+    domain's boilerplate (``CleanPipeline``)."""
+
+    def frequent(self, domain: str, line_hashes: Iterable[str], *, min_articles: int) -> set[str]:
+        """The hashes among ``line_hashes`` seen on at least ``min_articles`` articles."""
+        ...
+
+    def record(self, domain: str, article_key: str, lines: dict[str, str], *, cap: int) -> None:
+        """Record that article ``article_key`` of ``domain`` has ``lines`` (hash -> text);
+        a line seen on ``cap`` articles already is not recorded again."""
+        ...
+
+    def release(self) -> None: ...
+
+
+@runtime_checkable
+class StoryIndex(Protocol):
+    """The stored stories as ``pipelines.dedupe.find_duplicate`` looks them up."""
+
+    def story_for_keys(self, keys: Iterable[str]) -> int | None:
+        """The stored story any of the URL ``keys`` names."""
+        ...
+
+    def story_for_text_hash(self, text_hash: str) -> int | None:
+        """The first stored story whose normalised text has this hash."""
+        ...
+
+    def story_candidates(self, band_keys: Iterable[int], *, limit: int) -> list[int]:
+        """Stored stories sharing LSH bands with ``band_keys``, most shared first."""
+        ...
+
+    def story_text(self, article_id: int) -> str | None: ...
+
+
+@runtime_checkable
+class DedupeIndex(StoryIndex, Protocol):
+    """``StoryIndex`` plus its upkeep by the dedupe step (``DedupePipeline``)."""
+
+    def stage(self, url: str, band_keys: list[int], *, cap: int = 10_000) -> None:
+        """Hold a new story's band keys until the store step inserts it (by ``url``)."""
+        ...
+
+    def add(self, article_id: int, band_keys: list[int]) -> None: ...
+
+    def params(self) -> str | None:
+        """The parameters (JSON) the index was built with, if any."""
+        ...
+
+    def reset(self, params: str) -> None:
+        """Empty the index and record the ``params`` it is rebuilt with."""
+        ...
+
+    def stories(self, *, batch: int = 1000) -> Iterator[tuple[int, str, str | None]]:
+        """``(id, text, text_hash)`` of every stored story, in id order."""
+        ...
+
+    def set_text_hash(self, article_id: int, text_hash: str) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def release(self) -> None: ...
+
+
+@runtime_checkable
+class StoryVersions(Protocol):
+    """What the dedupe step asks about a stored story revisited at its own URL, and where
+    it keeps a changed text (``DedupePipeline``)."""
+
+    def story_urls(self, article_id: int) -> tuple[str, str | None] | None:
+        """``(url, canonical_url)`` of a stored story."""
+        ...
+
+    def text_hashes(self, article_id: int) -> set[str]:
+        """Hashes of the story's first text and of every later version."""
+        ...
+
+    def insert_version(self, article_id: int, item: dict[str, Any]) -> int: ...
+
+    def release(self) -> None: ...
+
+
+@runtime_checkable
+class ArticleStore(Protocol):
+    """Where the store step writes stories and sightings (``StorePipeline``). Writes are
+    batched: ``maybe_flush`` commits a full or old batch, ``release`` the rest."""
+
+    @property
+    def unsaved(self) -> int:
+        """Writes lost with batches whose commit failed."""
+        ...
+
+    def insert(self, item: dict[str, Any], *, html: str | None = None) -> int | None:
+        """Store a first sighting; its id, or ``None`` when its URL is stored already."""
+        ...
+
+    def insert_duplicate(self, item: dict[str, Any]) -> int:
+        """Record a later sighting of stored story ``item["duplicate_of"]``."""
+        ...
+
+    def id_for_url(self, url: str) -> int | None: ...
+
+    def maybe_flush(self) -> None: ...
+
+    def release(self) -> None: ...
