@@ -25,8 +25,8 @@ from trafilatura.settings import Document, set_date_params
 
 from crawler.extract.body import extract_body, parse_html
 from crawler.extract.encoding import decode_html
+from crawler.extract.plain import plain_item
 from crawler.items import ArticleItem
-from crawler.limits import plain_item
 
 __all__ = ["extract_article", "normalise_date", "url_domain"]
 
