@@ -16,6 +16,8 @@ from readability.readability import Unparseable
 from trafilatura.settings import MANUALLY_CLEANED
 from trafilatura.utils import INVALID_XML_CHARS, load_html
 
+from crawler.extract.coverage import Coverage, blocks, coverage, signature
+
 logger = logging.getLogger(__name__)
 
 # Measured on ../shared/extraction-bench (bench/bench_clean.py): favor_precision beats the
@@ -38,7 +40,11 @@ trafilatura stopped at an ad row or a widget that split the article in two)."""
 _WORD_RE = re.compile(r"\w+")
 # Inline wrappers inside paragraphs: favor_precision prunes some of them by their class
 # name ("link", "share" ...) and so drops words from the middle of a sentence.
-_INLINE_SPANS = lxml.etree.XPath("//p//span | //li//span | //blockquote//span")
+_INLINE_SPANS = lxml.etree.XPath(
+    "//p//span | //li//span | //blockquote//span"
+    " | //p//*[self::b or self::strong or self::i or self::em or self::u or self::font]"
+    "[not(node())]"
+)
 
 # Elements whose text never reaches trafilatura's output: its tree cleaning deletes them
 # (MANUALLY_CLEANED) on every extraction path, except a <form> holding the main content and
@@ -114,30 +120,28 @@ def parse_html(html: str) -> HtmlElement | None:
         return None
 
 
-def _prepare(html: str, tree: HtmlElement | None) -> tuple[str | HtmlElement, str | HtmlElement]:
-    """The inputs for trafilatura and for readability: ``html`` with inline ``<span>``
-    wrappers inside paragraphs unwrapped (text kept).
+def _prepare(html: str, tree: HtmlElement | None) -> str | HtmlElement:
+    """The input for trafilatura and readability: a private copy of ``tree`` with inline
+    ``<span>`` wrappers inside paragraphs and empty inline elements unwrapped (text kept), and
+    without comments and processing instructions (the tree trafilatura would parse from it
+    serialized: its parser drops them, readability's cleaner too).
 
-    Without such spans that is ``html`` itself. Otherwise it is one private copy of
-    ``tree`` for both, without comments and processing instructions (the tree trafilatura
-    would parse from it serialized: its parser drops them, readability's cleaner too), or
-    that copy serialized when the page has control characters (trafilatura deletes them
-    from a page it parses). ``tree`` itself is not modified.
+    That copy serialized when the page has control characters (trafilatura deletes them from
+    a page it parses); ``html`` itself when there is no tree. ``tree`` is not modified.
     """
-    if tree is None or not _INLINE_SPANS(tree):
-        return html, html
+    if tree is None:
+        return html
     prepared = deepcopy(tree)
     try:
         for span in _INLINE_SPANS(prepared):
             span.drop_tag()
     except ValueError:  # lxml refuses to move text holding a control character
         logger.debug("control characters in a paragraph: spans kept")
-        return html, html
+        return html
     if INVALID_XML_CHARS.search(html):
-        prepared = lxml.html.tostring(prepared, encoding="unicode")
-        return prepared, prepared
+        return lxml.html.tostring(prepared, encoding="unicode")
     lxml.etree.strip_tags(prepared, lxml.etree.Comment, lxml.etree.ProcessingInstruction)
-    return prepared, prepared
+    return prepared
 
 
 def _trafilatura(page: str | HtmlElement, url: str | None) -> str | None:
@@ -181,19 +185,40 @@ def is_superset(longer: str, shorter: str) -> bool:
     return len(inner & _shingles(longer)) / len(inner) >= SUPERSET_MIN_CONTAINED
 
 
+def _blocks_text(tree: HtmlElement, found: Coverage, url: str | None) -> str | None:
+    """trafilatura's text of the page blocks holding the body's paragraphs and the missed
+    ones marked up like them, side by side in page order: the article when ads, embeds or
+    a sidebar split it into several blocks. ``None`` when they all sit in one block."""
+    missed = {signature(p) for p in found.missed}
+    containers = blocks(tree, [p for p in found.kept if signature(p) in missed] + found.missed)
+    if len(containers) < 2:
+        return None
+    # one article element holding the blocks' content: trafilatura would otherwise pick the
+    # first block again by its class name
+    root = lxml.html.Element("html")
+    article = lxml.etree.SubElement(lxml.etree.SubElement(root, "body"), "article")
+    for container in containers:
+        part = deepcopy(container)
+        part.tail = None
+        part.tag = "div"
+        for name in list(part.attrib):
+            del part.attrib[name]
+        article.append(part)
+    return _trafilatura(root, url)
+
+
 def extract_body(
     html: str | bytes, url: str | None = None, *, tree: HtmlElement | None = None
 ) -> str | None:
     """Return the main text of ``html`` as plain text (paragraphs split by blank lines).
 
-    trafilatura (favor_precision) gives the body; when readability-lxml's choice of the
-    article container yields a clear superset of it (trafilatura kept only the part before
-    an ad row), that text is used instead. ``None`` when the page has no recognisable
-    main text.
+    trafilatura (favor_precision) gives the body. When it is doubtful (``Coverage``: prose
+    paragraphs marked up like the ones it kept are missing), the blocks holding them are
+    extracted together, and readability-lxml's choice of the article container is tried; a
+    clear superset of the body replaces it. ``None`` when the page has no recognisable main
+    text.
 
     ``tree`` is ``parse_html(html)`` when the caller has it already (it is not modified).
-    readability runs only when the page holds enough text for its body to be a superset
-    (``max_text_length``): the result is the same as without that shortcut.
     """
     if isinstance(html, bytes):
         html = html.decode("utf-8", "replace")
@@ -202,17 +227,25 @@ def extract_body(
         return None
     if tree is None:
         tree = parse_html(html)
-    page, for_readability = _prepare(html, tree)
+    page = _prepare(html, tree)
     text = _trafilatura(page, url)
+    source = page if isinstance(page, HtmlElement) else tree
+    found = coverage(source, text or "") if source is not None else None
+    merged = None
+    if text and found is not None and found.doubtful:
+        merged = _blocks_text(source, found, url)
     alternative = None
-    if not text or tree is None or max_text_length(tree) >= SUPERSET_MIN_GROWTH * len(text):
+    if not text or found is None or found.doubtful:
         # after trafilatura: readability modifies a tree it is given
-        alternative = _readability(for_readability, url, text)
+        alternative = _readability(page, url, text)
     if alternative and (not text or is_superset(alternative, text)):
         logger.debug(
             "%s: readability body used (%d vs %d chars)", url, len(alternative), len(text or "")
         )
         text = alternative
+    elif merged and text and is_superset(merged, text):
+        logger.debug("%s: body from several blocks (%d vs %d chars)", url, len(merged), len(text))
+        text = merged
     if not text:
         return None
     return text.replace("\n", "\n\n")
