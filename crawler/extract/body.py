@@ -17,6 +17,7 @@ from trafilatura.settings import MANUALLY_CLEANED
 from trafilatura.utils import INVALID_XML_CHARS, load_html
 
 from crawler.extract.coverage import Coverage, blocks, coverage, signature
+from crawler.extract.structured import PageData, page_headlines
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,9 @@ _OPTIONS = {
     "deduplicate": False,
 }
 
+SHORT_BODY_CHARS = 500
+"""A body shorter than this may be a teaser or what is left of a page whose article is
+only in its data: the page's data is asked for a longer one."""
 SUPERSET_MIN_GROWTH = 1.25
 """readability's body replaces trafilatura's when it is at least this much longer ..."""
 SUPERSET_MIN_CONTAINED = 0.9
@@ -230,22 +234,38 @@ def extract_body(
     page = _prepare(html, tree)
     text = _trafilatura(page, url)
     source = page if isinstance(page, HtmlElement) else tree
-    found = coverage(source, text or "") if source is not None else None
-    merged = None
-    if text and found is not None and found.doubtful:
-        merged = _blocks_text(source, found, url)
-    alternative = None
-    if not text or found is None or found.doubtful:
-        # after trafilatura: readability modifies a tree it is given
-        alternative = _readability(page, url, text)
+    if source is None:
+        return _paragraphs(text)
+    found = coverage(source, text or "")
+    if text and len(text) >= SHORT_BODY_CHARS and not found.doubtful:
+        return _paragraphs(text)
+    # no body, a short one, or a doubtful one: the fallbacks, each kept only when it holds
+    # (almost) all of the body and adds to it
+    data = PageData(tree, lambda article: _trafilatura(article, url))
+    if not text or len(text) < SHORT_BODY_CHARS:
+        owned = data.owned_body(page_headlines(tree))
+        if owned and len(owned) > len(text or ""):
+            logger.debug("%s: body from the page's data (%d chars)", url, len(owned))
+            return _paragraphs(owned)
+    if text and not found.doubtful:
+        return _paragraphs(text)
+    merged = _blocks_text(source, found, url) if text else None
+    # after trafilatura and the blocks: readability modifies a tree it is given
+    alternative = _readability(page, url, text)
     if alternative and (not text or is_superset(alternative, text)):
         logger.debug(
             "%s: readability body used (%d vs %d chars)", url, len(alternative), len(text or "")
         )
         text = alternative
+    elif text and (completed := data.containing(text, is_superset)):
+        logger.debug("%s: body from the page's data (%d vs %d)", url, len(completed), len(text))
+        text = completed
     elif merged and text and is_superset(merged, text):
         logger.debug("%s: body from several blocks (%d vs %d chars)", url, len(merged), len(text))
         text = merged
-    if not text:
-        return None
-    return text.replace("\n", "\n\n")
+    return _paragraphs(text)
+
+
+def _paragraphs(text: str | None) -> str | None:
+    """trafilatura's lines as paragraphs separated by a blank line."""
+    return text.replace("\n", "\n\n") if text else None
