@@ -17,6 +17,7 @@ from trafilatura.settings import MANUALLY_CLEANED
 from trafilatura.utils import INVALID_XML_CHARS, load_html
 
 from crawler.extract.coverage import Coverage, blocks, coverage, signature
+from crawler.extract.prune import prune
 from crawler.extract.structured import PageData, page_headlines
 
 logger = logging.getLogger(__name__)
@@ -136,6 +137,7 @@ def _prepare(html: str, tree: HtmlElement | None) -> str | HtmlElement:
     if tree is None:
         return html
     prepared = deepcopy(tree)
+    prune(prepared)
     try:
         for span in _INLINE_SPANS(prepared):
             span.drop_tag()
