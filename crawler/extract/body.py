@@ -6,6 +6,7 @@ import logging
 import re
 import unicodedata
 from copy import deepcopy
+from typing import TYPE_CHECKING
 
 import lxml.etree
 import lxml.html
@@ -19,6 +20,9 @@ from trafilatura.utils import INVALID_XML_CHARS, load_html
 from crawler.extract.coverage import Coverage, blocks, coverage, signature
 from crawler.extract.prune import prune
 from crawler.extract.structured import PageData, page_headlines
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +47,9 @@ SUPERSET_MIN_CONTAINED = 0.9
 trafilatura stopped at an ad row or a widget that split the article in two)."""
 
 _WORD_RE = re.compile(r"\w+")
+_CAPTIONS = lxml.etree.XPath(
+    "//figcaption | //*[contains(translate(@class, 'CAPTION', 'caption'), 'caption')]"
+)
 # Inline wrappers inside paragraphs: favor_precision prunes some of them by their class
 # name ("link", "share" ...) and so drops words from the middle of a sentence.
 _INLINE_SPANS = lxml.etree.XPath(
@@ -181,14 +188,32 @@ def _shingles(text: str) -> set[tuple[str, ...]]:
     return {tuple(tokens[i : i + 4]) for i in range(max(1, len(tokens) - 3))}
 
 
-def is_superset(longer: str, shorter: str) -> bool:
-    """True when ``longer`` keeps (almost) all of ``shorter`` and adds a substantial part."""
+def is_superset(longer: str, shorter: str, *, besides: Collection[str] = ()) -> bool:
+    """True when ``longer`` keeps (almost) all of ``shorter`` and adds a substantial part.
+
+    Lines of ``shorter`` in ``besides`` (keys of the page's captions, ``caption_keys``) do
+    not count: one extractor keeps an image's caption, the other does not.
+    """
     if len(longer) < SUPERSET_MIN_GROWTH * len(shorter):
         return False
+    if besides:
+        shorter = "\n".join(line for line in shorter.split("\n") if _line_key(line) not in besides)
     inner = _shingles(shorter)
     if not inner:
         return True
     return len(inner & _shingles(longer)) / len(inner) >= SUPERSET_MIN_CONTAINED
+
+
+def _line_key(text: str) -> str:
+    return " ".join(_WORD_RE.findall(text.casefold()))
+
+
+def caption_keys(tree: HtmlElement) -> frozenset[str]:
+    """The captions of the page's images and videos (``<figcaption>``, elements of a
+    caption class), compared as lower-case words."""
+    keys = {_line_key(element.text_content()) for element in _CAPTIONS(tree)}
+    keys.discard("")
+    return frozenset(keys)
 
 
 def _blocks_text(tree: HtmlElement, found: Coverage, url: str | None) -> str | None:
@@ -252,17 +277,22 @@ def extract_body(
     if text and not found.doubtful:
         return _paragraphs(text)
     merged = _blocks_text(source, found, url) if text else None
+    captions = caption_keys(source)
+
+    def holds(longer: str, shorter: str) -> bool:
+        return is_superset(longer, shorter, besides=captions)
+
     # after trafilatura and the blocks: readability modifies a tree it is given
     alternative = _readability(page, url, text)
-    if alternative and (not text or is_superset(alternative, text)):
+    if alternative and (not text or holds(alternative, text)):
         logger.debug(
             "%s: readability body used (%d vs %d chars)", url, len(alternative), len(text or "")
         )
         text = alternative
-    elif text and (completed := data.containing(text, is_superset)):
+    elif text and (completed := data.containing(text, holds)):
         logger.debug("%s: body from the page's data (%d vs %d)", url, len(completed), len(text))
         text = completed
-    elif merged and text and is_superset(merged, text):
+    elif merged and text and holds(merged, text):
         logger.debug("%s: body from several blocks (%d vs %d chars)", url, len(merged), len(text))
         text = merged
     return _paragraphs(text)
