@@ -93,6 +93,7 @@ def test_repost_fixtures_cover_every_family():
         "call_to_action",
         "paywall",
         "support_appeal",
+        "embed_notice",
     }
     assert expected <= fired, expected - fired
 
@@ -157,6 +158,9 @@ SPAM_LINES = [
     ("Hat Ihnen dieser Artikel gefallen? Dann unterstützen Sie uns mit einer Spende.", "support_appeal"),
     ("Did you enjoy this article? Support our journalism.", "support_appeal"),
     ("Fehler gefunden? Jetzt melden.", "support_appeal"),
+    ("Ein Klick für den Datenschutz", "embed_notice"),
+    ("Link zum YouTube-Inhalt", "embed_notice"),
+    ("Sanctions were tightened at the summit in Brussels. 18.04.2024 | 0:21 min", "embed_notice"),
 ]
 
 
