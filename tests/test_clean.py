@@ -87,13 +87,15 @@ def test_repost_fixtures_cover_every_family():
     fired = set()
     for name in REPOST_PAGES:
         fired |= {p["rule"] for p in json.loads((CLEAN / f"{name}.json").read_text())["removed"]}
-    # reading time, calls to action, paywalls and appeals are news-site lines (SPAM_LINES)
+    # reading time, calls to action, paywalls, appeals, embeds and author notes are news-site
+    # lines (SPAM_LINES, test_author_note_at_the_end_is_removed)
     expected = set(default_rules().names) - {
         "reading_time",
         "call_to_action",
         "paywall",
         "support_appeal",
         "embed_notice",
+        "author_bio",
     }
     assert expected <= fired, expected - fired
 
@@ -170,6 +172,14 @@ def test_spam_line_between_paragraphs_is_removed(line, rule):
     result = clean_text(text)
     assert result.removed == [{"text": line, "rule": rule}]
     assert result.text == ARTICLE.replace("{line}\n\n", "")
+
+
+def test_author_note_at_the_end_is_removed():
+    note = "Jane Park is a senior correspondent covering North Korea for the Herald."
+    result = clean_text(ARTICLE.format(line="Talks resume.") + "\n\nThe author\n\n" + note)
+    assert [p["rule"] for p in result.removed] == ["author_bio", "author_bio"]
+    # the same sentence inside the article is not the author's note
+    assert clean_text(ARTICLE.format(line=note)).removed == []
 
 
 @pytest.mark.parametrize(
