@@ -102,7 +102,8 @@ def load_pages(folder: Path) -> list[Page]:
 class Project:
     """The product's text: extract_article (body + title) then clean_text; keeps what went."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, every_fallback: bool = False) -> None:
+        self.every_fallback = every_fallback
         self.fired: Counter[str] = Counter()
         self.pages_fired: Counter[str] = Counter()
         self.removed: dict[str, list[dict[str, str]]] = {}
@@ -110,7 +111,7 @@ class Project:
         self.language: dict[str, str | None] = {}
 
     def __call__(self, page: Page) -> str:
-        item = extract_article(page.html, page.url)
+        item = extract_article(page.html, page.url, every_fallback=self.every_fallback)
         self.raw[page.page_id] = item.text
         self.language[page.page_id] = item.language
         result = clean_text(
@@ -147,6 +148,7 @@ def variants_for(project: Project) -> list[Variant]:
         ),
         Variant("project: extract_article + clean_text", project),
         Variant("project: extract_article only", lambda p: project.raw[p.page_id]),
+        Variant("project, every fallback on every page", Project(every_fallback=True)),
     ]
 
 
@@ -172,7 +174,7 @@ def print_languages(name: str, pages: list[Page], variants: list[Variant]) -> No
     for page in pages:
         by_language[page.language or "?"].append(page)
     order = sorted(by_language, key=lambda lang: (-len(by_language[lang]), lang))
-    short = ["traf default", "traf precision", "project", "extract only"]
+    short = ["traf default", "traf precision", "project", "extract only", "every fallback"]
     print(f"\n{name}: F1 (R) per language")
     print(f"{'lang':>5} {'pages':>5}  " + "  ".join(f"{s:>15}" for s in short))
     for lang in order:

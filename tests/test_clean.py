@@ -157,7 +157,10 @@ SPAM_LINES = [
     ("This article is only available to subscribers.", "paywall"),
     ("Tu suscripción se está usando en otro dispositivo", "paywall"),
     ("2 Wochen kostenlos testen", "paywall"),
-    ("Hat Ihnen dieser Artikel gefallen? Dann unterstützen Sie uns mit einer Spende.", "support_appeal"),
+    (
+        "Hat Ihnen dieser Artikel gefallen? Dann unterstützen Sie uns mit einer Spende.",
+        "support_appeal",
+    ),
     ("Did you enjoy this article? Support our journalism.", "support_appeal"),
     ("Fehler gefunden? Jetzt melden.", "support_appeal"),
     ("Ein Klick für den Datenschutz", "embed_notice"),

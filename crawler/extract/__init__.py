@@ -282,6 +282,7 @@ def extract_article(
     content_type: str | None = None,
     language: str | None = None,
     timezone: str | None = None,
+    every_fallback: bool = False,
 ) -> ArticleItem:
     """Turn one page into an ``ArticleItem``.
 
@@ -289,7 +290,9 @@ def extract_article(
     ``authors``, ``description``); it fills only what the page does not declare, and the
     keys it filled are listed in ``item.fallback``. ``language`` is a hint used when the page
     declares none; ``timezone`` (IANA name) is used for times given without a zone.
-    ``text`` is ``None`` when the page has no recognisable article body.
+    ``text`` is ``None`` when the page has no recognisable article body. ``every_fallback``
+    runs every body extractor on the page, not only when the first body is doubtful (to
+    measure what that choice costs; see ``extract_body``).
     """
     encoding = None
     if isinstance(html, bytes):
@@ -311,7 +314,7 @@ def extract_article(
         item.published_raw = declared
         item.published_at = normalise_date(declared, tz=tz)
         item.language = _declared_language(tree)
-        item.text = extract_body(html, url, tree=tree)
+        item.text = extract_body(html, url, tree=tree, every_fallback=every_fallback)
     # A dominant CJK script in the text beats a template's stock lang="en".
     detected = detect_script_language(item.text or item.title or "")
     item.language = detected or item.language or language

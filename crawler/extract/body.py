@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from collections.abc import Collection
 
 logger = logging.getLogger(__name__)
+# readability logs a page it cannot parse at ERROR with a traceback before it raises; the
+# page is then handled (counted and logged at DEBUG here), not a crawl error.
+logging.getLogger("readability.readability").setLevel(logging.CRITICAL)
 
 # Measured on ../shared/extraction-bench (bench/bench_clean.py): favor_precision beats the
 # default there (F1 0.973 vs 0.966); pipelines/clean.py strips what is left of the spam.
@@ -157,9 +160,10 @@ def _prepare(html: str, tree: HtmlElement | None) -> str | HtmlElement:
     return prepared
 
 
-def _trafilatura(page: str | HtmlElement, url: str | None) -> str | None:
-    """trafilatura's text; it works on a copy of a tree it is given."""
-    return trafilatura.extract(page, url=url, output_format="txt", **_OPTIONS) or None
+def _trafilatura(page: str | HtmlElement, url: str | None, *, fast: bool = True) -> str | None:
+    """trafilatura's text (``fast``: without its own fallback extractors); it works on a copy
+    of a tree it is given."""
+    return trafilatura.extract(page, url=url, output_format="txt", fast=fast, **_OPTIONS) or None
 
 
 def _readability(page: str | HtmlElement, url: str | None, text: str | None) -> str | None:
@@ -239,7 +243,11 @@ def _blocks_text(tree: HtmlElement, found: Coverage, url: str | None) -> str | N
 
 
 def extract_body(
-    html: str | bytes, url: str | None = None, *, tree: HtmlElement | None = None
+    html: str | bytes,
+    url: str | None = None,
+    *,
+    tree: HtmlElement | None = None,
+    every_fallback: bool = False,
 ) -> str | None:
     """Return the main text of ``html`` as plain text (paragraphs split by blank lines).
 
@@ -259,30 +267,41 @@ def extract_body(
     if tree is None:
         tree = parse_html(html)
     page = _prepare(html, tree)
-    text = _trafilatura(page, url)
+    text = _trafilatura(page, url, fast=not every_fallback)
     source = page if isinstance(page, HtmlElement) else tree
     if source is None:
         return _paragraphs(text)
     found = coverage(source, text or "")
-    if text and len(text) >= SHORT_BODY_CHARS and not found.doubtful:
+    doubtful = found.doubtful or every_fallback
+    if text and len(text) >= SHORT_BODY_CHARS and not doubtful:
         return _paragraphs(text)
-    # no body, a short one, or a doubtful one: the fallbacks, each kept only when it holds
-    # (almost) all of the body and adds to it
+
+    # no body or a short one: trafilatura with its own fallbacks, then the page's data
+    if (not text or len(text) < SHORT_BODY_CHARS) and not every_fallback:
+        full = _trafilatura(page, url, fast=False)
+        if full and len(full) > len(text or ""):
+            logger.debug("%s: trafilatura's fallbacks give %d chars", url, len(full))
+            text = full
+            found = coverage(source, text)
+            doubtful = found.doubtful
     data = PageData(tree, lambda article: _trafilatura(article, url))
     if not text or len(text) < SHORT_BODY_CHARS:
         owned = data.owned_body(page_headlines(tree))
         if owned and len(owned) > len(text or ""):
             logger.debug("%s: body from the page's data (%d chars)", url, len(owned))
             return _paragraphs(owned)
-    if text and not found.doubtful:
+    if text and not doubtful:
         return _paragraphs(text)
+
+    # no body or a doubtful one: a fallback replaces it when it holds (almost) all of it and
+    # adds a substantial part
     merged = _blocks_text(source, found, url) if text else None
     captions = caption_keys(source)
 
     def holds(longer: str, shorter: str) -> bool:
         return is_superset(longer, shorter, besides=captions)
 
-    # after trafilatura and the blocks: readability modifies a tree it is given
+    # readability last: it modifies the tree it is given
     alternative = _readability(page, url, text)
     if alternative and (not text or holds(alternative, text)):
         logger.debug(
