@@ -198,10 +198,10 @@ def is_superset(longer: str, shorter: str, *, besides: Collection[str] = ()) -> 
     Lines of ``shorter`` in ``besides`` (keys of the page's captions, ``caption_keys``) do
     not count: one extractor keeps an image's caption, the other does not.
     """
-    if len(longer) < SUPERSET_MIN_GROWTH * len(shorter):
-        return False
     if besides:
         shorter = "\n".join(line for line in shorter.split("\n") if _line_key(line) not in besides)
+    if len(longer) < SUPERSET_MIN_GROWTH * len(shorter):
+        return False
     inner = _shingles(shorter)
     if not inner:
         return True

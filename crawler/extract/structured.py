@@ -47,7 +47,15 @@ _SENTENCE_RE = re.compile("[.!?\u3002\uff01\uff1f](?:\\s|$|<)")
 _FLIGHT_PREFIX = "self.__next_f.push("
 _FLIGHT_ROW_RE = re.compile(r"([0-9a-f]{1,8}):")
 _FLIGHT_REF_RE = re.compile(r"\$([0-9a-f]{1,8})")
-_HEADLINE_KEYS = ("headline", "title", "name", "webTitle", "seoTitle", "displayTitle")
+_HEADLINE_KEYS = (
+    "headline",
+    "headlines",
+    "title",
+    "name",
+    "webTitle",
+    "seoTitle",
+    "displayTitle",
+)
 # Keys whose text summarises or labels an article rather than being its body.
 _NOT_BODY_KEYS = frozenset(
     k.casefold()
@@ -205,7 +213,16 @@ def json_values(tree: HtmlElement) -> Iterator[Any]:
 
 # -- bodies in the JSON ----------------------------------------------------------------------
 def _headlines_of(obj: dict[str, Any]) -> list[str]:
-    return [obj[k] for k in _HEADLINE_KEYS if isinstance(obj.get(k), str) and obj[k].strip()]
+    """The headlines an object names: ``"headline": "..."``, or ``"headlines": {"basic":
+    "..."}`` as some publishing systems nest them."""
+    found = []
+    for key in _HEADLINE_KEYS:
+        value = obj.get(key)
+        if isinstance(value, str) and value.strip():
+            found.append(value)
+        elif isinstance(value, dict):
+            found.extend(v for v in value.values() if isinstance(v, str) and v.strip())
+    return found
 
 
 def _is_prose(text: str) -> bool:
@@ -313,8 +330,11 @@ def _tells_of(text: str, headline: str) -> bool:
     words = {w for w in _words(headline) if len(w) >= 3 or not w.isascii()}
     if not words:
         return False
-    folded = text.casefold()  # substrings: Korean particles and compounds extend words
-    return sum(1 for w in words if w in folded) >= HEADLINE_WORDS_MIN_SHARE * len(words)
+    # substrings of word stems: endings change ("closes", "closed"), Korean particles and
+    # compounds extend words
+    folded = text.casefold()
+    found = sum(1 for w in words if (w[: max(3, len(w) - 2)] if len(w) >= 5 else w) in folded)
+    return found >= HEADLINE_WORDS_MIN_SHARE * len(words)
 
 
 class PageData:
