@@ -9,11 +9,12 @@ import lxml.html
 import pytest
 import trafilatura
 from readability import Document
-from trafilatura.metadata import extract_metadata
+from trafilatura.metadata import extract_author, extract_metadata
 from trafilatura.utils import load_html
 
 from crawler import extract
 from crawler.extract import body
+from crawler.extract.author import find_author
 from crawler.extract.body import _OPTIONS, extract_body, max_text_length, parse_html
 from crawler.extract.encoding import decode_html
 from tests.conftest import FIXTURES
@@ -244,6 +245,37 @@ def test_page_metadata_matches_trafilatura(name, html):
         expected.description,
     )
     assert extract.guess_date(tree, date_url) == expected.date
+
+
+AUTHOR_PAGES = {
+    "discarded parts around the name": (
+        "<html><body><div class='byline'>By <time>May 2</time>Jane<span class='print'>Print"
+        "</span> Park<!-- x --> and <figure>img</figure>Lee</div></body></html>"
+    ),
+    "name in a comment list first": (
+        "<html><body><div id='comments'><span class='author'>Commenter One</span></div>"
+        "<p class='author-name'>Jane Park</p></body></html>"
+    ),
+    "too long, then a plausible one": (
+        "<html><body><span class='author'>" + "x " * 70 + "</span>"
+        "<div id='authorbox'>Min-ji Kim</div></body></html>"
+    ),
+    "rel and itemprop": (
+        "<html><body><a rel='author' href='/a'>Ann Lee</a><span itemprop='author'>B C</span>"
+        "</body></html>"
+    ),
+    "no author": "<html><body><p class='lead'>Nothing here.</p></body></html>",
+}
+
+
+@pytest.mark.parametrize(
+    "html",
+    [_read(p) for p in FIXTURE_PAGES] + list(AUTHOR_PAGES.values()),
+    ids=_page_ids(FIXTURE_PAGES) + list(AUTHOR_PAGES),
+)
+def test_author_search_matches_trafilatura(html):
+    tree = parse_html(html)
+    assert find_author(tree) == extract_author(tree)
 
 
 def test_date_is_guessed_only_when_the_page_declares_none(monkeypatch):

@@ -99,8 +99,9 @@ def blocks(tree: HtmlElement, paragraphs: Iterable[HtmlElement]) -> list[HtmlEle
     parents = {id(p.getparent()): p.getparent() for p in paragraphs if p.getparent() is not None}
     if not parents:
         return []
-    order = {id(element): i for i, element in enumerate(tree.iter())}
-    chosen = sorted(parents.values(), key=lambda element: order.get(id(element), 0))
+    # keyed by the elements themselves: an id() of an element no longer referenced is reused
+    order = {element: i for i, element in enumerate(tree.iter())}
+    chosen = sorted(parents.values(), key=lambda element: order.get(element, 0))
     ids = {id(element) for element in chosen}
     return [
         element
