@@ -315,10 +315,6 @@ def extract_article(
         item.published_raw = declared
         item.published_at = normalise_date(declared, tz=tz)
         item.language = _declared_language(tree)
-        item.text = extract_body(html, url, tree=tree, every_fallback=every_fallback)
-    # A dominant CJK script in the text beats a template's stock lang="en".
-    detected = detect_script_language(item.text or item.title or "")
-    item.language = detected or item.language or language
 
     filled: dict[str, Any] = {}
     for key, value in (fallback or {}).items():
@@ -340,6 +336,12 @@ def extract_article(
     if not item.published_at and tree is not None and (guessed := guess_date(tree, date_url)):
         item.published_raw = guessed
         item.published_at = normalise_date(guessed, tz=tz)
+    if tree is not None:
+        # last: the body extraction may change the tree
+        item.text = extract_body(html, url, tree=tree, every_fallback=every_fallback, consume=True)
+    # A dominant CJK script in the text beats a template's stock lang="en".
+    detected = detect_script_language(item.text or item.title or "")
+    item.language = detected or item.language or language
     item.fallback = filled
     return item
 

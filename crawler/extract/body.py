@@ -135,18 +135,19 @@ def parse_html(html: str) -> HtmlElement | None:
         return None
 
 
-def _prepare(html: str, tree: HtmlElement | None) -> str | HtmlElement:
+def _prepare(html: str, tree: HtmlElement | None, *, consume: bool = False) -> str | HtmlElement:
     """The input for trafilatura and readability: a private copy of ``tree`` with inline
     ``<span>`` wrappers inside paragraphs and empty inline elements unwrapped (text kept), and
     without comments and processing instructions (the tree trafilatura would parse from it
     serialized: its parser drops them, readability's cleaner too).
 
     That copy serialized when the page has control characters (trafilatura deletes them from
-    a page it parses); ``html`` itself when there is no tree. ``tree`` is not modified.
+    a page it parses); ``html`` itself when there is no tree. ``tree`` is not modified, unless
+    ``consume``: then it is the copy.
     """
     if tree is None:
         return html
-    prepared = deepcopy(tree)
+    prepared = tree if consume else deepcopy(tree)
     prune(prepared)
     try:
         for span in _INLINE_SPANS(prepared):
@@ -248,16 +249,28 @@ def extract_body(
     *,
     tree: HtmlElement | None = None,
     every_fallback: bool = False,
+    consume: bool = False,
 ) -> str | None:
-    """Return the main text of ``html`` as plain text (paragraphs split by blank lines).
+    """Return the main text of ``html`` as plain text (paragraphs split by blank lines);
+    ``None`` when the page has no recognisable main text.
 
-    trafilatura (favor_precision) gives the body. When it is doubtful (``Coverage``: prose
-    paragraphs marked up like the ones it kept are missing), the blocks holding them are
-    extracted together, and readability-lxml's choice of the article container is tried; a
-    clear superset of the body replaces it. ``None`` when the page has no recognisable main
-    text.
+    What runs, in order (docs/extraction.md):
 
-    ``tree`` is ``parse_html(html)`` when the caller has it already (it is not modified).
+    1. the page, parsed once, without its lists of links (``prune``) and with inline
+       wrappers inside paragraphs unwrapped (``_prepare``);
+    2. trafilatura (favor_precision, without its own fallback extractors): the body;
+    3. an empty or short body (< ``SHORT_BODY_CHARS``): trafilatura with its fallbacks, then
+       a body the page's data holds for its headline (``PageData.owned_body``);
+    4. an empty body, or a doubtful one (``Coverage.doubtful``: prose paragraphs marked up
+       like the body's own are missing): readability-lxml's article container, a body of
+       the page's data, or the blocks holding the missed paragraphs joined; the first of
+       these that holds (almost) all of the body and adds a substantial part replaces it
+       (``is_superset``, image captions aside).
+
+    ``tree`` is ``parse_html(html)`` when the caller has it already; it is not modified,
+    unless ``consume`` (the caller no longer needs it: one copy of the page less).
+    ``every_fallback`` runs steps 3 and 4 on every page (trafilatura with its fallbacks
+    first), to measure what the doubt test saves.
     """
     if isinstance(html, bytes):
         html = html.decode("utf-8", "replace")
@@ -266,7 +279,7 @@ def extract_body(
         return None
     if tree is None:
         tree = parse_html(html)
-    page = _prepare(html, tree)
+    page = _prepare(html, tree, consume=consume)
     text = _trafilatura(page, url, fast=not every_fallback)
     source = page if isinstance(page, HtmlElement) else tree
     if source is None:
@@ -301,6 +314,7 @@ def extract_body(
     def holds(longer: str, shorter: str) -> bool:
         return is_superset(longer, shorter, besides=captions)
 
+    data.candidates  # noqa: B018 -- read the page's data before readability changes the tree
     # readability last: it modifies the tree it is given
     alternative = _readability(page, url, text)
     if alternative and (not text or holds(alternative, text)):
