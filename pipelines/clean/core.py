@@ -21,7 +21,15 @@ from pipelines.clean.lines import (
     line_key,
     normalise_text,
 )
-from pipelines.clean.rules import HEADLINE, LEARNED, REPEATED, Family, Rules, default_rules
+from pipelines.clean.rules import (
+    HEADLINE,
+    LEARNED,
+    REPEATED,
+    ZONES,
+    Family,
+    Rules,
+    default_rules,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
@@ -51,11 +59,24 @@ class CleanResult:
         return Counter(piece["rule"] for piece in self.removed)
 
 
-def _first_match(families: Sequence[Family], line: _Line, zone: str) -> Family | None:
-    for family in families:
-        if family.matches(line, zone):
-            return family
-    return None
+class _Matcher:
+    """The pattern groups of ``families`` that apply in each zone, in family order: the
+    first that matches a line names the family that removes it."""
+
+    def __init__(self, families: Sequence[Family]) -> None:
+        self.zones = {
+            zone: [(f, g) for f in families for g in f.groups if zone in g.where] for zone in ZONES
+        }
+
+    def first(self, line: _Line, zone: str) -> Family | None:
+        words = line.words
+        for family, group in self.zones[zone]:
+            if words > group.max_words:
+                continue
+            subject = line.key if group.form == "key" else line.cmp
+            if len(subject) <= group.max_words * 20 and group.regex.fullmatch(subject):
+                return family
+        return None
 
 
 def _same_headline(line: str, title: str) -> bool:
@@ -97,7 +118,7 @@ def _extend_blocks(lines: list[_Line], rule: list[str | None], blocks: set[str])
             taken += 1
 
 
-def _trim_head(lines: list[_Line], rule: list[str | None], families: Sequence[Family]) -> None:
+def _trim_head(lines: list[_Line], rule: list[str | None], matcher: _Matcher) -> None:
     seen = 0
     for i, line in enumerate(lines):
         if rule[i] is not None:
@@ -105,7 +126,7 @@ def _trim_head(lines: list[_Line], rule: list[str | None], families: Sequence[Fa
         seen += 1
         if seen > HEAD_MAX_LINES:
             return
-        family = _first_match(families, line, "head")
+        family = matcher.first(line, "head")
         if family is not None:
             rule[i] = family.name
         elif not line.nav:
@@ -152,7 +173,7 @@ def _drop_repeats(lines: list[_Line], rule: list[str | None]) -> None:
 
 
 def _trim_tail(
-    lines: list[_Line], rule: list[str | None], families: Sequence[Family], anchors: set[str]
+    lines: list[_Line], rule: list[str | None], matcher: _Matcher, anchors: set[str]
 ) -> None:
     """Walk up from the end while lines are spam or navigation; stop at the first real
     sentence. Once a footer line (an anchor) is found, the navigation lines below it go with
@@ -161,7 +182,7 @@ def _trim_tail(
     anchor = None
     for i in range(len(lines) - 1, -1, -1):
         if rule[i] is None:
-            family = _first_match(families, lines[i], "tail")
+            family = matcher.first(lines[i], "tail")
             if family is not None:
                 rule[i] = family.name
         if rule[i] is not None:
@@ -205,19 +226,20 @@ def clean_text(
     rules = rules if rules is not None else default_rules()
     lines = _split_lines(normalise_text(text or ""))
     families = rules.for_item(domain=domain, language=language)
+    matcher = _Matcher(families)
     rule: list[str | None] = [None] * len(lines)
     for i, line in enumerate(lines):
-        family = _first_match(families, line, "anywhere")
+        family = matcher.first(line, "anywhere")
         if family is not None:
             rule[i] = family.name
         elif boilerplate and line.candidate and line_key(line.text) in boilerplate:
             rule[i] = LEARNED
     _extend_blocks(lines, rule, {f.name for f in families if f.block})
-    _trim_head(lines, rule, families)
+    _trim_head(lines, rule, matcher)
     if title:
         _drop_headline(lines, rule, title)
     _drop_repeats(lines, rule)
-    _trim_tail(lines, rule, families, {f.name for f in families if f.footer} | {LEARNED})
+    _trim_tail(lines, rule, matcher, {f.name for f in families if f.footer} | {LEARNED})
 
     paragraphs: dict[int, list[str]] = {}
     removed: list[dict[str, str]] = []

@@ -25,6 +25,7 @@ _TRANSLATE = {
     ord("\u2028"): "\n",
     ord("\u2029"): "\n\n",
 }
+_TRANSLATED_RE = re.compile("[" + re.escape(_SPACE_CHARS + _INVISIBLE_CHARS) + "\u2028\u2029]")
 _MULTI_SPACE_RE = re.compile(r" {2,}")
 _BLANK_RUN_RE = re.compile(r"\n{3,}")
 _CIRCLED_C = str.maketrans({"ⓒ": "©", "Ⓒ": "©"})
@@ -50,7 +51,9 @@ def normalise_text(text: str) -> str:
     """Whitespace and invisible characters only: NBSP and other spaces -> space, zero-width
     characters and soft hyphens dropped, spaces collapsed, lines trimmed, runs of blank lines
     -> one blank line. Nothing else of the text changes (ZWJ inside emoji is kept)."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_TRANSLATE)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if _TRANSLATED_RE.search(text):  # most texts have none: translate() is slow
+        text = text.translate(_TRANSLATE)
     lines = [_MULTI_SPACE_RE.sub(" ", line).strip() for line in text.split("\n")]
     return _BLANK_RUN_RE.sub("\n\n", "\n".join(lines)).strip()
 
@@ -58,7 +61,9 @@ def normalise_text(text: str) -> str:
 def text_form(line: str) -> str:
     """The comparison form rules with ``form = "text"`` see: NFKC, lower case, no emoji,
     no zero-width or no-break spaces, single spaces; punctuation kept."""
-    folded = unicodedata.normalize("NFKC", line.translate(_CIRCLED_C)).casefold()
+    if "ⓒ" in line or "Ⓒ" in line:
+        line = line.translate(_CIRCLED_C)
+    folded = unicodedata.normalize("NFKC", line).casefold()
     return " ".join(_EMOJI_FORMAT_RE.sub("", folded).split())
 
 
