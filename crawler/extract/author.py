@@ -55,7 +55,9 @@ _ANY_ID_RE = re.compile(
     "|".join(r.pattern for r in (_DISCARD_ID_RE, _SECOND_ID_RE, _THIRD_ID_RE)) + "|comments"
 )
 _SPECIAL_TAGS = frozenset({"author", "time", "figure"})
-_WITH_REL = lxml.etree.XPath("//*[rel]")
+# Elements with an attribute a test reads other than class and id (few on a page), or a
+# <rel> child ("rel='me'" in the first test).
+_OTHER = lxml.etree.XPath("//*[@rel or @itemprop or @data-testid or @data-component or rel]")
 # Every element one of the tests may pick, in page order (none holds for an element without
 # any of these attributes or a <rel> child, except for <author>, <time> and <figure>).
 _CANDIDATES = lxml.etree.XPath(
@@ -64,19 +66,16 @@ _CANDIDATES = lxml.etree.XPath(
 )
 
 
-def _maybe(element: HtmlElement, tag: str, with_rel: set[HtmlElement]) -> bool:
+def _maybe(element: HtmlElement, tag: str, others: set[HtmlElement]) -> bool:
     """Whether any test may hold for ``element``: a quick look first, since most elements
     have a class or an id that no test cares about."""
-    if tag in _SPECIAL_TAGS or element in with_rel:
+    if tag in _SPECIAL_TAGS or element in others:
         return True
     cls = element.get("class")
     if cls is not None and _ANY_CLASS_RE.search(cls):
         return True
     element_id = element.get("id")
-    if element_id is not None and _ANY_ID_RE.search(element_id):
-        return True
-    attrib = element.attrib
-    return any(name in attrib for name in ("rel", "itemprop", "data-testid", "data-component"))
+    return element_id is not None and _ANY_ID_RE.search(element_id) is not None
 
 
 def _discarded(element: HtmlElement, tag: str) -> bool:
@@ -169,10 +168,10 @@ def find_author(tree: HtmlElement) -> str | None:
     # while it is referenced, so an id() could be reused
     gone: set[HtmlElement] = set()
     matches: tuple[list[HtmlElement], ...] = ([], [], [])
-    with_rel = set(_WITH_REL(tree))  # "rel='me'" in the first test: a <rel> child
+    others = set(_OTHER(tree))
     for element in _CANDIDATES(tree):
         tag = element.tag
-        if not _maybe(element, tag, with_rel):
+        if not _maybe(element, tag, others):
             continue
         if element is not tree and _discarded(element, tag):
             gone.add(element)
