@@ -1,6 +1,7 @@
 """The body extractors that run after trafilatura when its body is empty, short or doubtful,
 on small pages built for each case (tests/fixtures/extract/): bodies only in the page's data,
-articles split into blocks, link lists inside the article, paragraphs trafilatura drops."""
+articles split into blocks, link lists and fact boxes inside the article, paragraphs
+trafilatura drops."""
 
 from __future__ import annotations
 
@@ -159,6 +160,16 @@ def test_link_lists_inside_the_article_go_and_its_own_lists_stay():
     assert "tyre pressure" not in text
     assert "- Turn upright tyres a quarter turn every month." in text
     assert text.endswith("often including the change itself.")
+
+
+def test_fact_box_inside_the_article_goes():
+    html = _page("factbox")
+    assert "Fakta om for tidlig fødsel" in _trafilatura_alone(html)
+    text = extract_body(html, URL)
+    assert "Fakta om" not in text
+    assert "uke 37" not in text
+    assert text.endswith("møte økningen neste år.")
+    assert len(text.split("\n\n")) == 3
 
 
 def test_paragraph_opening_with_an_empty_bold_element_is_kept():
