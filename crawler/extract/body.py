@@ -1,4 +1,6 @@
-"""HTML -> article body text: trafilatura (favor_precision), completed by readability-lxml."""
+"""HTML -> article body text: trafilatura (favor_precision, fast) on the prepared page; for an
+empty, short or doubtful body, trafilatura's own fallbacks, the page's data, readability-lxml
+and the article's blocks joined (``extract_body``; docs/extraction.md)."""
 
 from __future__ import annotations
 
@@ -29,8 +31,9 @@ logger = logging.getLogger(__name__)
 # page is then handled (counted and logged at DEBUG here), not a crawl error.
 logging.getLogger("readability.readability").setLevel(logging.CRITICAL)
 
-# Measured on ../shared/extraction-bench (bench/bench_clean.py): favor_precision beats the
-# default there (F1 0.973 vs 0.966); pipelines/clean.py strips what is left of the spam.
+# Measured with bench/bench_clean.py: favor_precision beats the default on extraction-bench
+# (F1 0.973 vs 0.966) and gives the project's best scores on both sets with the clean step
+# (pipelines/clean/), which strips what is left of the spam.
 _OPTIONS = {
     "favor_precision": True,
     "include_comments": False,
@@ -44,17 +47,18 @@ SHORT_BODY_CHARS = 500
 """A body shorter than this may be a teaser or what is left of a page whose article is
 only in its data: the page's data is asked for a longer one."""
 SUPERSET_MIN_GROWTH = 1.25
-"""readability's body replaces trafilatura's when it is at least this much longer ..."""
+"""A fallback's body replaces the first when it is at least this much longer ..."""
 SUPERSET_MIN_CONTAINED = 0.9
-"""... and holds at least this share of trafilatura's 4-word shingles (it is a superset:
-trafilatura stopped at an ad row or a widget that split the article in two)."""
+"""... and holds at least this share of its 4-word shingles (it is a superset: trafilatura
+stopped at an ad row or a widget that split the article in two)."""
 
 _WORD_RE = re.compile(r"\w+")
 _CAPTIONS = lxml.etree.XPath(
     "//figcaption | //*[contains(translate(@class, 'CAPTION', 'caption'), 'caption')]"
 )
 # Inline wrappers inside paragraphs: favor_precision prunes some of them by their class
-# name ("link", "share" ...) and so drops words from the middle of a sentence.
+# name ("link", "share" ...) and so drops words from the middle of a sentence; and it drops a
+# paragraph that opens with an empty bold or italic element.
 _INLINE_SPANS = lxml.etree.XPath(
     "//p//span | //li//span | //blockquote//span"
     " | //p//*[self::b or self::strong or self::i or self::em or self::u or self::font]"
