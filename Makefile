@@ -34,8 +34,8 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-bench-clean: setup  ## extraction + cleaning quality on ../shared/extraction-bench
-	$(PY) bench/bench_clean.py
+bench-clean: setup  ## extraction + cleaning quality on ../shared/extraction-bench and extraction-news
+	$(PY) bench/bench_clean.py $(BENCH_CLEAN_ARGS)
 
 bench-tag: setup  ## Korea tagging on ../shared/korea-tagging/dev.csv and dev2.csv vs the /korea/i regex
 	$(PY) bench/bench_tag.py

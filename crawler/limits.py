@@ -1,6 +1,7 @@
 """Caps that keep one hostile page from hanging, flooding or crashing a crawl: extraction in
-a child process with a deadline, links per page, plain-text fields; and the worker process
-side of the pool. Worker processes import this module: it must not import Scrapy (nor
+a child process with a deadline, links per page, plain-text fields (``crawler.extract.plain``,
+re-exported); and the worker process side of the pool. It sits above ``crawler.extract``,
+which never imports it. Worker processes import this module: it must not import Scrapy (nor
 Twisted, sqlite-utils or datasketch), or every worker would carry them."""
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import sys
 import threading
 import time
 import types
-from dataclasses import fields
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from crawler.config import default, get_float, get_int
-from crawler.items import ArticleItem
+from crawler.extract import extract_article
+from crawler.extract.plain import plain_item, plain_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -28,46 +29,33 @@ if TYPE_CHECKING:
 
     from scrapy.crawler import Crawler
 
+    from crawler.items import ArticleItem
+
+__all__ = [
+    "ExtractFailed",
+    "ExtractTimeout",
+    "ExtractionWorker",
+    "bounded_extract",
+    "cap_links",
+    "declares_entities",
+    "links_per_page_max",
+    "plain_item",
+    "plain_text",
+    "spawn_worker",
+    "strip_doctype",
+    "worker_main",
+]
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_EXTRACT_MAX_MEMORY_MB: int = default("EXTRACT_MAX_MEMORY_MB")
 _WORKER_START_TIMEOUT = 120.0
-# C0 controls other than tab/newline/carriage return, DEL, lone surrogates, non-characters:
-# none of them is text, and a lone surrogate cannot even be written to SQLite as UTF-8.
-_NOT_TEXT_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
 _ENTITY_DECL_RE = re.compile(rb"<!ENTITY", re.IGNORECASE)
 # <!DOCTYPE name ...> with an optional [internal subset] (entity values may hold ">").
 _DOCTYPE_RE = re.compile(
     rb"""<!DOCTYPE(?:[^\[>"']|"[^"]*"|'[^']*')*(?:\[(?:[^\]"']|"[^"]*"|'[^']*')*\])?\s*>""",
     re.IGNORECASE,
 )
-
-
-# -- plain text ------------------------------------------------------------------------------
-def plain_text(value: str) -> str:
-    """``value`` without NUL and other control characters, lone surrogates or non-characters."""
-    return _NOT_TEXT_RE.sub("", value)
-
-
-def plain_item(item: ArticleItem) -> ArticleItem:
-    """Every text field of ``item`` (and strings inside its lists and dicts) made plain."""
-    for f in fields(item):
-        value = getattr(item, f.name)
-        cleaned = _plain_value(value)
-        if cleaned is not value:
-            setattr(item, f.name, cleaned)
-    return item
-
-
-def _plain_value(value: Any) -> Any:
-    if isinstance(value, str):
-        cleaned = plain_text(value)
-        return value if cleaned == value else cleaned
-    if isinstance(value, list):
-        return [_plain_value(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain_value(v) for k, v in value.items()}
-    return value
 
 
 # -- links per page --------------------------------------------------------------------------
@@ -254,8 +242,6 @@ class ExtractionWorker:
 
     def run(self, timeout: float, **job: Any) -> ArticleItem:
         """``extract_article(**job)`` in the worker, within ``timeout`` seconds."""
-        from crawler.extract import extract_article
-
         with self._lock:
             if self._proc is None or not self._proc.is_alive():
                 self.stop()
@@ -307,8 +293,6 @@ def bounded_extract(crawler: Crawler, **job: Any) -> ArticleItem | None:
             memory = get_int(settings, "EXTRACT_MAX_MEMORY_MB")
             item = extraction_worker(memory).run(timeout, **job)
         else:
-            from crawler.extract import extract_article
-
             item = extract_article(**job)
     except ExtractTimeout as exc:
         crawler.stats.inc_value("extract/timeout")

@@ -50,11 +50,7 @@ ALLOWED_UPWARD = {
     # below it, then this entry goes.
     ("crawler.progress", "crawler.runner"),
 }
-ALLOWED_CYCLE_EDGES = {
-    # Extraction imports its caps at import time and the caps' worker imports extraction
-    # when it runs a job: one of the two moves, then this entry goes.
-    ("crawler.limits", "crawler.extract"),
-}
+ALLOWED_CYCLE_EDGES: set[tuple[str, str]] = set()
 
 LIGHT = ("crawler.limits", "crawler.extract", "pipelines.clean")
 """What a pool worker imports (``crawler.pool.PRELOAD*``, the jobs' modules): at import

@@ -87,7 +87,16 @@ def test_repost_fixtures_cover_every_family():
     fired = set()
     for name in REPOST_PAGES:
         fired |= {p["rule"] for p in json.loads((CLEAN / f"{name}.json").read_text())["removed"]}
-    expected = set(default_rules().names) - {"reading_time", "call_to_action"}
+    # reading time, calls to action, paywalls, appeals, embeds and author notes are news-site
+    # lines (SPAM_LINES, test_author_note_at_the_end_is_removed)
+    expected = set(default_rules().names) - {
+        "reading_time",
+        "call_to_action",
+        "paywall",
+        "support_appeal",
+        "embed_notice",
+        "author_bio",
+    }
     assert expected <= fired, expected - fired
 
 
@@ -136,6 +145,27 @@ SPAM_LINES = [
     ("5 min read", "reading_time"),
     ("Click here to download the full report now.", "call_to_action"),
     ("[button link=”/subscribe/”]Send us your story[/button]", "call_to_action"),
+    ("Lesen Sie auch: Regierung plant neue Regeln für Mieten", "related"),
+    ("À lire aussi La Bourse de Séoul termine en hausse", "related"),
+    ("Les også: Slik blir været i helgen", "related"),
+    ("Czytaj więcej", "related"),
+    ("【関連記事】", "related"),
+    ("Get the latest news from example.com in your inbox.", "newsletter"),
+    ("For the latest stories from around the world, sign up for our newsletters.", "newsletter"),
+    ("Lesedauer: 4 Minuten", "reading_time"),
+    ("Subscribe to continue reading.", "paywall"),
+    ("This article is only available to subscribers.", "paywall"),
+    ("Tu suscripción se está usando en otro dispositivo", "paywall"),
+    ("2 Wochen kostenlos testen", "paywall"),
+    (
+        "Hat Ihnen dieser Artikel gefallen? Dann unterstützen Sie uns mit einer Spende.",
+        "support_appeal",
+    ),
+    ("Did you enjoy this article? Support our journalism.", "support_appeal"),
+    ("Fehler gefunden? Jetzt melden.", "support_appeal"),
+    ("Ein Klick für den Datenschutz", "embed_notice"),
+    ("Link zum YouTube-Inhalt", "embed_notice"),
+    ("Sanctions were tightened at the summit in Brussels. 18.04.2024 | 0:21 min", "embed_notice"),
 ]
 
 
@@ -145,6 +175,14 @@ def test_spam_line_between_paragraphs_is_removed(line, rule):
     result = clean_text(text)
     assert result.removed == [{"text": line, "rule": rule}]
     assert result.text == ARTICLE.replace("{line}\n\n", "")
+
+
+def test_author_note_at_the_end_is_removed():
+    note = "Jane Park is a senior correspondent covering North Korea for the Herald."
+    result = clean_text(ARTICLE.format(line="Talks resume.") + "\n\nThe author\n\n" + note)
+    assert [p["rule"] for p in result.removed] == ["author_bio", "author_bio"]
+    # the same sentence inside the article is not the author's note
+    assert clean_text(ARTICLE.format(line=note)).removed == []
 
 
 @pytest.mark.parametrize(
@@ -180,6 +218,9 @@ def test_head_lines_before_the_first_sentence_are_removed(line, rule):
         "The share of exports to China fell to 19 percent, the lowest since 2004.",
         "업계는 텔레그램 등을 통해 유포된 명단이 사실과 다르다며 정부에 공식 확인을 요구했다.",
         "전문가들은 댓글과 구독자 질문에 답하며 금리 인하 기대감이 커졌다고 말했다.",
+        "Lesen Sie auch die Stellungnahme des Ministeriums, forderte die Opposition am Montag.",
+        "Subscribers to the service will pay more from March, the company said on Tuesday.",
+        "Readers who want to support the campaign can donate at any post office, he said.",
     ],
 )
 def test_prose_with_trigger_words_survives(sentence):

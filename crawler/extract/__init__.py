@@ -16,17 +16,17 @@ from dateutil import parser as dateparser
 from htmldate import find_date
 from trafilatura.metadata import (
     examine_meta,
-    extract_author,
     extract_meta_json,
     extract_title,
     extract_url,
 )
 from trafilatura.settings import Document, set_date_params
 
+from crawler.extract.author import find_author
 from crawler.extract.body import extract_body, parse_html
 from crawler.extract.encoding import decode_html
+from crawler.extract.plain import plain_item
 from crawler.items import ArticleItem
-from crawler.limits import plain_item
 
 __all__ = ["extract_article", "normalise_date", "url_domain"]
 
@@ -241,8 +241,9 @@ def page_metadata(tree: lxml.html.HtmlElement, url: str) -> tuple[Document, str 
     (title, author, description), without the ones that are not (date, site name,
     categories, tags, licence), and the URL its date search would be given.
 
-    The same steps in the same order as trafilatura 2.3: the date search (htmldate) is the
-    costly part and is only needed when the page declares no date (``guess_date``).
+    The same steps in the same order as trafilatura 2.3, with its author search in the
+    markup done in one pass (``find_author``); the date search (htmldate) is the costly part
+    and is only needed when the page declares no date (``guess_date``).
     """
     meta = examine_meta(tree)
     if meta.author and " " not in meta.author:
@@ -254,7 +255,7 @@ def page_metadata(tree: lxml.html.HtmlElement, url: str) -> tuple[Document, str 
     if not meta.title:
         meta.title = extract_title(tree)
     if not meta.author:
-        meta.author = extract_author(tree)
+        meta.author = find_author(tree)
     if not meta.url:
         meta.url = extract_url(tree, url)
     date_url = meta.url
@@ -282,6 +283,7 @@ def extract_article(
     content_type: str | None = None,
     language: str | None = None,
     timezone: str | None = None,
+    every_fallback: bool = False,
 ) -> ArticleItem:
     """Turn one page into an ``ArticleItem``.
 
@@ -289,7 +291,9 @@ def extract_article(
     ``authors``, ``description``); it fills only what the page does not declare, and the
     keys it filled are listed in ``item.fallback``. ``language`` is a hint used when the page
     declares none; ``timezone`` (IANA name) is used for times given without a zone.
-    ``text`` is ``None`` when the page has no recognisable article body.
+    ``text`` is ``None`` when the page has no recognisable article body. ``every_fallback``
+    runs every body extractor on the page, not only when the first body is doubtful (to
+    measure what that choice costs; see ``extract_body``).
     """
     encoding = None
     if isinstance(html, bytes):
@@ -311,10 +315,6 @@ def extract_article(
         item.published_raw = declared
         item.published_at = normalise_date(declared, tz=tz)
         item.language = _declared_language(tree)
-        item.text = extract_body(html, url, tree=tree)
-    # A dominant CJK script in the text beats a template's stock lang="en".
-    detected = detect_script_language(item.text or item.title or "")
-    item.language = detected or item.language or language
 
     filled: dict[str, Any] = {}
     for key, value in (fallback or {}).items():
@@ -336,6 +336,12 @@ def extract_article(
     if not item.published_at and tree is not None and (guessed := guess_date(tree, date_url)):
         item.published_raw = guessed
         item.published_at = normalise_date(guessed, tz=tz)
+    if tree is not None:
+        # last: the body extraction may change the tree
+        item.text = extract_body(html, url, tree=tree, every_fallback=every_fallback, consume=True)
+    # A dominant CJK script in the text beats a template's stock lang="en".
+    detected = detect_script_language(item.text or item.title or "")
+    item.language = detected or item.language or language
     item.fallback = filled
     return item
 

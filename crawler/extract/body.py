@@ -1,4 +1,6 @@
-"""HTML -> article body text: trafilatura (favor_precision), completed by readability-lxml."""
+"""HTML -> article body text: trafilatura (favor_precision, fast) on the prepared page; for an
+empty, short or doubtful body, trafilatura's own fallbacks, the page's data, readability-lxml
+and the article's blocks joined (``extract_body``; docs/extraction.md)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import logging
 import re
 import unicodedata
 from copy import deepcopy
+from typing import TYPE_CHECKING
 
 import lxml.etree
 import lxml.html
@@ -16,10 +19,21 @@ from readability.readability import Unparseable
 from trafilatura.settings import MANUALLY_CLEANED
 from trafilatura.utils import INVALID_XML_CHARS, load_html
 
-logger = logging.getLogger(__name__)
+from crawler.extract.coverage import Coverage, blocks, coverage, signature
+from crawler.extract.prune import prune
+from crawler.extract.structured import PageData, page_headlines
 
-# Measured with bench/bench_clean.py on an extraction benchmark: favor_precision beats the
-# default there (F1 0.973 vs 0.966); pipelines/clean.py strips what is left of the spam.
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+logger = logging.getLogger(__name__)
+# readability logs a page it cannot parse at ERROR with a traceback before it raises; the
+# page is then handled (counted and logged at DEBUG here), not a crawl error.
+logging.getLogger("readability.readability").setLevel(logging.CRITICAL)
+
+# Measured with bench/bench_clean.py: favor_precision beats the default on extraction-bench
+# (F1 0.973 vs 0.966) and gives the project's best scores on both sets with the clean step
+# (pipelines/clean/), which strips what is left of the spam.
 _OPTIONS = {
     "favor_precision": True,
     "include_comments": False,
@@ -29,16 +43,27 @@ _OPTIONS = {
     "deduplicate": False,
 }
 
+SHORT_BODY_CHARS = 500
+"""A body shorter than this may be a teaser or what is left of a page whose article is
+only in its data: the page's data is asked for a longer one."""
 SUPERSET_MIN_GROWTH = 1.25
-"""readability's body replaces trafilatura's when it is at least this much longer ..."""
+"""A fallback's body replaces the first when it is at least this much longer ..."""
 SUPERSET_MIN_CONTAINED = 0.9
-"""... and holds at least this share of trafilatura's 4-word shingles (it is a superset:
-trafilatura stopped at an ad row or a widget that split the article in two)."""
+"""... and holds at least this share of its 4-word shingles (it is a superset: trafilatura
+stopped at an ad row or a widget that split the article in two)."""
 
 _WORD_RE = re.compile(r"\w+")
+_CAPTIONS = lxml.etree.XPath(
+    "//figcaption | //*[contains(translate(@class, 'CAPTION', 'caption'), 'caption')]"
+)
 # Inline wrappers inside paragraphs: favor_precision prunes some of them by their class
-# name ("link", "share" ...) and so drops words from the middle of a sentence.
-_INLINE_SPANS = lxml.etree.XPath("//p//span | //li//span | //blockquote//span")
+# name ("link", "share" ...) and so drops words from the middle of a sentence; and it drops a
+# paragraph that opens with an empty bold or italic element.
+_INLINE_SPANS = lxml.etree.XPath(
+    "//p//span | //li//span | //blockquote//span"
+    " | //p//*[self::b or self::strong or self::i or self::em or self::u or self::font]"
+    "[not(node())]"
+)
 
 # Elements whose text never reaches trafilatura's output: its tree cleaning deletes them
 # (MANUALLY_CLEANED) on every extraction path, except a <form> holding the main content and
@@ -114,35 +139,36 @@ def parse_html(html: str) -> HtmlElement | None:
         return None
 
 
-def _prepare(html: str, tree: HtmlElement | None) -> tuple[str | HtmlElement, str | HtmlElement]:
-    """The inputs for trafilatura and for readability: ``html`` with inline ``<span>``
-    wrappers inside paragraphs unwrapped (text kept).
+def _prepare(html: str, tree: HtmlElement | None, *, consume: bool = False) -> str | HtmlElement:
+    """The input for trafilatura and readability: a private copy of ``tree`` with inline
+    ``<span>`` wrappers inside paragraphs and empty inline elements unwrapped (text kept), and
+    without comments and processing instructions (the tree trafilatura would parse from it
+    serialized: its parser drops them, readability's cleaner too).
 
-    Without such spans that is ``html`` itself. Otherwise it is one private copy of
-    ``tree`` for both, without comments and processing instructions (the tree trafilatura
-    would parse from it serialized: its parser drops them, readability's cleaner too), or
-    that copy serialized when the page has control characters (trafilatura deletes them
-    from a page it parses). ``tree`` itself is not modified.
+    That copy serialized when the page has control characters (trafilatura deletes them from
+    a page it parses); ``html`` itself when there is no tree. ``tree`` is not modified, unless
+    ``consume``: then it is the copy.
     """
-    if tree is None or not _INLINE_SPANS(tree):
-        return html, html
-    prepared = deepcopy(tree)
+    if tree is None:
+        return html
+    prepared = tree if consume else deepcopy(tree)
+    prune(prepared)
     try:
         for span in _INLINE_SPANS(prepared):
             span.drop_tag()
     except ValueError:  # lxml refuses to move text holding a control character
         logger.debug("control characters in a paragraph: spans kept")
-        return html, html
+        return html
     if INVALID_XML_CHARS.search(html):
-        prepared = lxml.html.tostring(prepared, encoding="unicode")
-        return prepared, prepared
+        return lxml.html.tostring(prepared, encoding="unicode")
     lxml.etree.strip_tags(prepared, lxml.etree.Comment, lxml.etree.ProcessingInstruction)
-    return prepared, prepared
+    return prepared
 
 
-def _trafilatura(page: str | HtmlElement, url: str | None) -> str | None:
-    """trafilatura's text; it works on a copy of a tree it is given."""
-    return trafilatura.extract(page, url=url, output_format="txt", **_OPTIONS) or None
+def _trafilatura(page: str | HtmlElement, url: str | None, *, fast: bool = True) -> str | None:
+    """trafilatura's text (``fast``: without its own fallback extractors); it works on a copy
+    of a tree it is given."""
+    return trafilatura.extract(page, url=url, output_format="txt", fast=fast, **_OPTIONS) or None
 
 
 def _readability(page: str | HtmlElement, url: str | None, text: str | None) -> str | None:
@@ -171,8 +197,14 @@ def _shingles(text: str) -> set[tuple[str, ...]]:
     return {tuple(tokens[i : i + 4]) for i in range(max(1, len(tokens) - 3))}
 
 
-def is_superset(longer: str, shorter: str) -> bool:
-    """True when ``longer`` keeps (almost) all of ``shorter`` and adds a substantial part."""
+def is_superset(longer: str, shorter: str, *, besides: Collection[str] = ()) -> bool:
+    """True when ``longer`` keeps (almost) all of ``shorter`` and adds a substantial part.
+
+    Lines of ``shorter`` in ``besides`` (keys of the page's captions, ``caption_keys``) do
+    not count: one extractor keeps an image's caption, the other does not.
+    """
+    if besides:
+        shorter = "\n".join(line for line in shorter.split("\n") if _line_key(line) not in besides)
     if len(longer) < SUPERSET_MIN_GROWTH * len(shorter):
         return False
     inner = _shingles(shorter)
@@ -181,19 +213,68 @@ def is_superset(longer: str, shorter: str) -> bool:
     return len(inner & _shingles(longer)) / len(inner) >= SUPERSET_MIN_CONTAINED
 
 
+def _line_key(text: str) -> str:
+    return " ".join(_WORD_RE.findall(text.casefold()))
+
+
+def caption_keys(tree: HtmlElement) -> frozenset[str]:
+    """The captions of the page's images and videos (``<figcaption>``, elements of a
+    caption class), compared as lower-case words."""
+    keys = {_line_key(element.text_content()) for element in _CAPTIONS(tree)}
+    keys.discard("")
+    return frozenset(keys)
+
+
+def _blocks_text(tree: HtmlElement, found: Coverage, url: str | None) -> str | None:
+    """trafilatura's text of the page blocks holding the body's paragraphs and the missed
+    ones marked up like them, side by side in page order: the article when ads, embeds or
+    a sidebar split it into several blocks. ``None`` when they all sit in one block."""
+    missed = {signature(p) for p in found.missed}
+    containers = blocks(tree, [p for p in found.kept if signature(p) in missed] + found.missed)
+    if len(containers) < 2:
+        return None
+    # one article element holding the blocks' content: trafilatura would otherwise pick the
+    # first block again by its class name
+    root = lxml.html.Element("html")
+    article = lxml.etree.SubElement(lxml.etree.SubElement(root, "body"), "article")
+    for container in containers:
+        part = deepcopy(container)
+        part.tail = None
+        part.tag = "div"
+        for name in list(part.attrib):
+            del part.attrib[name]
+        article.append(part)
+    return _trafilatura(root, url)
+
+
 def extract_body(
-    html: str | bytes, url: str | None = None, *, tree: HtmlElement | None = None
+    html: str | bytes,
+    url: str | None = None,
+    *,
+    tree: HtmlElement | None = None,
+    every_fallback: bool = False,
+    consume: bool = False,
 ) -> str | None:
-    """Return the main text of ``html`` as plain text (paragraphs split by blank lines).
+    """Return the main text of ``html`` as plain text (paragraphs split by blank lines);
+    ``None`` when the page has no recognisable main text.
 
-    trafilatura (favor_precision) gives the body; when readability-lxml's choice of the
-    article container yields a clear superset of it (trafilatura kept only the part before
-    an ad row), that text is used instead. ``None`` when the page has no recognisable
-    main text.
+    What runs, in order (docs/extraction.md):
 
-    ``tree`` is ``parse_html(html)`` when the caller has it already (it is not modified).
-    readability runs only when the page holds enough text for its body to be a superset
-    (``max_text_length``): the result is the same as without that shortcut.
+    1. the page, parsed once, without its lists of links (``prune``) and with inline
+       wrappers inside paragraphs unwrapped (``_prepare``);
+    2. trafilatura (favor_precision, without its own fallback extractors): the body;
+    3. an empty or short body (< ``SHORT_BODY_CHARS``): trafilatura with its fallbacks, then
+       a body the page's data holds for its headline (``PageData.owned_body``);
+    4. an empty body, or a doubtful one (``Coverage.doubtful``: prose paragraphs marked up
+       like the body's own are missing): readability-lxml's article container, a body of
+       the page's data, or the blocks holding the missed paragraphs joined; the first of
+       these that holds (almost) all of the body and adds a substantial part replaces it
+       (``is_superset``, image captions aside).
+
+    ``tree`` is ``parse_html(html)`` when the caller has it already; it is not modified,
+    unless ``consume`` (the caller no longer needs it: one copy of the page less).
+    ``every_fallback`` runs steps 3 and 4 on every page (trafilatura with its fallbacks
+    first), to measure what the doubt test saves.
     """
     if isinstance(html, bytes):
         html = html.decode("utf-8", "replace")
@@ -202,17 +283,58 @@ def extract_body(
         return None
     if tree is None:
         tree = parse_html(html)
-    page, for_readability = _prepare(html, tree)
-    text = _trafilatura(page, url)
-    alternative = None
-    if not text or tree is None or max_text_length(tree) >= SUPERSET_MIN_GROWTH * len(text):
-        # after trafilatura: readability modifies a tree it is given
-        alternative = _readability(for_readability, url, text)
-    if alternative and (not text or is_superset(alternative, text)):
+    page = _prepare(html, tree, consume=consume)
+    text = _trafilatura(page, url, fast=not every_fallback)
+    source = page if isinstance(page, HtmlElement) else tree
+    if source is None:
+        return _paragraphs(text)
+    found = coverage(source, text or "")
+    doubtful = found.doubtful or every_fallback
+    if text and len(text) >= SHORT_BODY_CHARS and not doubtful:
+        return _paragraphs(text)
+
+    # no body or a short one: trafilatura with its own fallbacks, then the page's data
+    if (not text or len(text) < SHORT_BODY_CHARS) and not every_fallback:
+        full = _trafilatura(page, url, fast=False)
+        if full and len(full) > len(text or ""):
+            logger.debug("%s: trafilatura's fallbacks give %d chars", url, len(full))
+            text = full
+            found = coverage(source, text)
+            doubtful = found.doubtful
+    data = PageData(tree, lambda article: _trafilatura(article, url))
+    if not text or len(text) < SHORT_BODY_CHARS:
+        owned = data.owned_body(page_headlines(tree))
+        if owned and len(owned) > len(text or ""):
+            logger.debug("%s: body from the page's data (%d chars)", url, len(owned))
+            return _paragraphs(owned)
+    if text and not doubtful:
+        return _paragraphs(text)
+
+    # no body or a doubtful one: a fallback replaces it when it holds (almost) all of it and
+    # adds a substantial part
+    merged = _blocks_text(source, found, url) if text else None
+    captions = caption_keys(source)
+
+    def holds(longer: str, shorter: str) -> bool:
+        return is_superset(longer, shorter, besides=captions)
+
+    data.candidates  # noqa: B018 -- read the page's data before readability changes the tree
+    # readability last: it modifies the tree it is given
+    alternative = _readability(page, url, text)
+    if alternative and (not text or holds(alternative, text)):
         logger.debug(
             "%s: readability body used (%d vs %d chars)", url, len(alternative), len(text or "")
         )
         text = alternative
-    if not text:
-        return None
-    return text.replace("\n", "\n\n")
+    elif text and (completed := data.containing(text, holds)):
+        logger.debug("%s: body from the page's data (%d vs %d)", url, len(completed), len(text))
+        text = completed
+    elif merged and text and holds(merged, text):
+        logger.debug("%s: body from several blocks (%d vs %d chars)", url, len(merged), len(text))
+        text = merged
+    return _paragraphs(text)
+
+
+def _paragraphs(text: str | None) -> str | None:
+    """trafilatura's lines as paragraphs separated by a blank line."""
+    return text.replace("\n", "\n\n") if text else None

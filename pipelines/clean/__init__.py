@@ -1,0 +1,56 @@
+"""Clean step: strip spam, promo and boilerplate lines from article text, recording each one.
+Rules are data (``data/clean_rules.toml``); ``clean_text`` is the pure core.
+
+``lines`` (forms and keys of a line), ``rules`` (the rules file), ``core`` (``clean_text``)
+and ``pipeline`` (``CleanPipeline``) build on each other in that order."""
+
+from __future__ import annotations
+
+from pipelines.clean.core import CleanResult, clean_text
+from pipelines.clean.lines import (
+    boilerplate_candidates,
+    key_form,
+    line_key,
+    text_form,
+    tidy_spacing,
+)
+from pipelines.clean.pipeline import CleanConfig, CleanPipeline, clean_with_rules_file
+from pipelines.clean.rules import (
+    BUILTIN_RULES,
+    DEFAULT_RULES_FILE,
+    HEADLINE,
+    LEARNED,
+    REPEATED,
+    Family,
+    PatternGroup,
+    Rules,
+    RulesError,
+    default_rules,
+    load_rules,
+    parse_rules,
+)
+
+__all__ = [
+    "BUILTIN_RULES",
+    "DEFAULT_RULES_FILE",
+    "HEADLINE",
+    "LEARNED",
+    "REPEATED",
+    "CleanConfig",
+    "CleanPipeline",
+    "CleanResult",
+    "Family",
+    "PatternGroup",
+    "Rules",
+    "RulesError",
+    "boilerplate_candidates",
+    "clean_text",
+    "clean_with_rules_file",
+    "default_rules",
+    "key_form",
+    "line_key",
+    "load_rules",
+    "parse_rules",
+    "text_form",
+    "tidy_spacing",
+]

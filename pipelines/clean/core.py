@@ -1,0 +1,252 @@
+"""``clean_text``: the pure core of the clean step. Whole lines are judged, never words; each
+removed line is recorded with the rule that removed it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pipelines.clean.lines import (
+    _BULLET_RE,
+    _CJK_RE,
+    _CLOSERS,
+    _LINK_BULLET_RE,
+    _SENTENCE_END_RE,
+    _TEASER_RE,
+    _is_list_like,
+    _Line,
+    _split_lines,
+    key_form,
+    line_key,
+    tidy_spacing,
+)
+from pipelines.clean.rules import (
+    HEADLINE,
+    LEARNED,
+    REPEATED,
+    ZONES,
+    Family,
+    Rules,
+    default_rules,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+
+REPEAT_MIN_WORDS = 12
+"""A paragraph repeated verbatim is dropped (first copy kept) when it is prose: a sentence
+of at least this many words (for Hangul, kana and Han: characters / 2). Short lines and
+lists are left alone: recipes and tables repeat them on purpose."""
+HEADLINE_MIN_OVERLAP = 0.75
+"""A line is the headline when its words and the title's overlap this much (Jaccard)."""
+HEAD_MAX_LINES = 6
+"""Head rules look at most at this many lines at the top, before the first real sentence."""
+HEADLINE_MAX_LINES = 3
+"""The headline is looked for among the first lines that are left after the head rules."""
+BLOCK_MAX_LINES = 15
+"""A block header (Related, Tags) takes at most this many list lines with it."""
+
+
+@dataclass
+class CleanResult:
+    """The cleaned text and every removed line with the rule that removed it."""
+
+    text: str
+    removed: list[dict[str, str]] = field(default_factory=list)
+
+    def rule_counts(self) -> Counter[str]:
+        return Counter(piece["rule"] for piece in self.removed)
+
+
+class _Matcher:
+    """The pattern groups of ``families`` that apply in each zone, in family order: the
+    first that matches a line names the family that removes it."""
+
+    def __init__(self, families: Sequence[Family]) -> None:
+        self.zones = {
+            zone: [(f, g) for f in families for g in f.groups if zone in g.where] for zone in ZONES
+        }
+
+    def first(self, line: _Line, zone: str) -> Family | None:
+        words = line.words
+        for family, group in self.zones[zone]:
+            if words > group.max_words:
+                continue
+            subject = line.key if group.form == "key" else line.cmp
+            if len(subject) <= group.max_words * 20 and group.regex.fullmatch(subject):
+                return family
+        return None
+
+
+def _same_headline(line: str, title: str) -> bool:
+    """Same headline modulo punctuation, a site name added or cut, or a word changed."""
+    if not line or not title:
+        return False
+    if line == title:
+        return True
+    short, long = sorted((line, title), key=len)
+    if (
+        len(short) >= 10
+        and len(short) >= 0.6 * len(long)
+        and (long.startswith(short) or long.endswith(short))
+    ):
+        return True
+    a, b = set(line.split()), set(title.split())
+    return min(len(a), len(b)) >= 4 and len(a & b) / len(a | b) >= HEADLINE_MIN_OVERLAP
+
+
+def _extend_blocks(lines: list[_Line], rule: list[str | None], blocks: set[str]) -> None:
+    """A block header takes the list under it: any navigation-like lines after a bare
+    heading ("Related", "Tags"); only bulleted ones after a teaser ("Read more: X")."""
+    continued: set[int] = set()
+    for i, line in enumerate(lines):
+        if rule[i] not in blocks or i in continued:
+            continue
+        bare = line.words <= 8 and not _TEASER_RE.search(line.cmp)
+        taken = 0
+        for j in range(i + 1, len(lines)):
+            if taken >= BLOCK_MAX_LINES:
+                break
+            if rule[j] is not None:
+                continue
+            nxt = lines[j]
+            if not nxt.nav or not (bare or _BULLET_RE.match(nxt.text)):
+                break
+            rule[j] = rule[i]
+            continued.add(j)
+            taken += 1
+
+
+def _trim_head(lines: list[_Line], rule: list[str | None], matcher: _Matcher) -> None:
+    seen = 0
+    for i, line in enumerate(lines):
+        if rule[i] is not None:
+            continue
+        seen += 1
+        if seen > HEAD_MAX_LINES:
+            return
+        family = matcher.first(line, "head")
+        if family is not None:
+            rule[i] = family.name
+        elif not line.nav:
+            return
+
+
+def _drop_headline(lines: list[_Line], rule: list[str | None], title: str) -> None:
+    """The headline repeated as one of the first lines goes, once. A title that reads as a
+    sentence and is also the lede is kept unless the lede is repeated (then one copy goes)."""
+    title_key = key_form(title)
+    sentence_title = bool(_SENTENCE_END_RE.search(title.rstrip(_CLOSERS)))
+    seen = 0
+    for i, line in enumerate(lines):
+        if rule[i] is not None:
+            continue
+        seen += 1
+        if seen > HEADLINE_MAX_LINES:
+            return
+        if _same_headline(line.key, title_key):
+            repeated = any(o.key == line.key for o in lines[i + 1 :])
+            if not sentence_title or repeated:
+                rule[i] = HEADLINE
+            return
+
+
+def _drop_repeats(lines: list[_Line], rule: list[str | None]) -> None:
+    """A repeated prose paragraph goes, the first copy stays (the repeated lede of re-post
+    blogs). Short or list lines are left alone: recipes and tables repeat them on purpose."""
+    seen: set[str] = set()
+    for i, line in enumerate(lines):
+        if rule[i] is not None:
+            continue
+        prose = (
+            bool(_SENTENCE_END_RE.search(line.text.rstrip(_CLOSERS)))
+            and max(line.words, len(_CJK_RE.findall(line.text)) // 2) >= REPEAT_MIN_WORDS
+            and not _is_list_like(line.text)
+        )
+        if not prose:
+            continue
+        if line.key in seen:
+            rule[i] = REPEATED
+        else:
+            seen.add(line.key)
+
+
+def _trim_tail(
+    lines: list[_Line], rule: list[str | None], matcher: _Matcher, anchors: set[str]
+) -> None:
+    """Walk up from the end while lines are spam or navigation; stop at the first real
+    sentence. Once a footer line (an anchor) is found, the navigation lines below it go with
+    it, and so do the bulleted link lines right above it (a related list without a heading).
+    Other short lines above the footer stay: they may be the article's own last lines."""
+    anchor = None
+    for i in range(len(lines) - 1, -1, -1):
+        if rule[i] is None:
+            family = matcher.first(lines[i], "tail")
+            if family is not None:
+                rule[i] = family.name
+        if rule[i] is not None:
+            if rule[i] in anchors:
+                anchor = i
+        elif not lines[i].nav:
+            break
+    if anchor is None:
+        return
+    start = anchor
+    while start > 0 and rule[start - 1] is None and lines[start - 1].nav:
+        if not _LINK_BULLET_RE.match(lines[start - 1].text):
+            break
+        start -= 1
+    current = rule[anchor]
+    for j in range(start, len(lines)):
+        if rule[j] is None:
+            rule[j] = current
+        else:
+            current = rule[j]
+
+
+def clean_text(
+    text: str | None,
+    *,
+    title: str | None = None,
+    domain: str | None = None,
+    language: str | None = None,
+    boilerplate: Collection[str] | None = None,
+    rules: Rules | None = None,
+) -> CleanResult:
+    """Remove spam, promo and boilerplate lines from an article body.
+
+    Whole lines are judged, never words. Order: rule families that apply anywhere, learned
+    boilerplate (``boilerplate``: ``line_key`` values known to recur on this ``domain``),
+    lists under block headers, head rules (datelines, bylines before the first sentence),
+    the repeated headline (``title``), repeated paragraphs (first kept), then the footer is
+    trimmed from the end. Apart from whitespace and invisible characters the kept text is
+    unchanged; ``removed`` lists every removed line in document order.
+    """
+    rules = rules if rules is not None else default_rules()
+    lines = _split_lines(tidy_spacing(text or ""))
+    families = rules.for_item(domain=domain, language=language)
+    matcher = _Matcher(families)
+    rule: list[str | None] = [None] * len(lines)
+    for i, line in enumerate(lines):
+        family = matcher.first(line, "anywhere")
+        if family is not None:
+            rule[i] = family.name
+        elif boilerplate and line.candidate and line_key(line.text) in boilerplate:
+            rule[i] = LEARNED
+    _extend_blocks(lines, rule, {f.name for f in families if f.block})
+    _trim_head(lines, rule, matcher)
+    if title:
+        _drop_headline(lines, rule, title)
+    _drop_repeats(lines, rule)
+    _trim_tail(lines, rule, matcher, {f.name for f in families if f.footer} | {LEARNED})
+
+    paragraphs: dict[int, list[str]] = {}
+    removed: list[dict[str, str]] = []
+    for line, name in zip(lines, rule, strict=True):
+        if name is None:
+            paragraphs.setdefault(line.para, []).append(line.text)
+        else:
+            removed.append({"text": line.text, "rule": name})
+    cleaned = "\n\n".join("\n".join(p) for p in paragraphs.values())
+    return CleanResult(text=cleaned, removed=removed)

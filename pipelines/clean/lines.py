@@ -1,0 +1,129 @@
+"""Lines of an article body as the clean rules see them: whitespace normalisation, the
+comparison forms (``text``, ``key``), navigation-like lines, learned-boilerplate keys."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+
+CANDIDATE_MAX_WORDS = 20
+"""Learned boilerplate only considers lines of at most this many words ..."""
+CANDIDATE_MAX_CHARS = 160
+"""... and characters: template lines (follow us, tip lines, promos), never article paragraphs."""
+NAV_MAX_WORDS = 15
+"""A line without sentence-final punctuation and at most this long reads as navigation."""
+
+# -- character normalisation -----------------------------------------------------------------
+_SPACE_CHARS = "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+_SPACE_CHARS += "\u202f\u205f\u3000\t\f\v"
+_INVISIBLE_CHARS = "\u200b\u2060\ufeff\u00ad\u180e"
+_TRANSLATE = {
+    **dict.fromkeys(map(ord, _SPACE_CHARS), " "),
+    **dict.fromkeys(map(ord, _INVISIBLE_CHARS), None),
+    ord("\u2028"): "\n",
+    ord("\u2029"): "\n\n",
+}
+_TRANSLATED_RE = re.compile("[" + re.escape(_SPACE_CHARS + _INVISIBLE_CHARS) + "\u2028\u2029]")
+_MULTI_SPACE_RE = re.compile(r" {2,}")
+_BLANK_RUN_RE = re.compile(r"\n{3,}")
+_CIRCLED_C = str.maketrans({"ⓒ": "©", "Ⓒ": "©"})
+# Emoji, variation selectors, tag characters, and format characters (ZWJ, bidi marks).
+_EMOJI_FORMAT_RE = re.compile(
+    "[\U0001f000-\U0001faff\ufe00-\ufe0f\U000e0000-\U000e007f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u00ad\ufeff]"
+)
+_APOSTROPHE_RE = re.compile("['`\u2019\u2018\u02bc\u00b4]")
+_NON_WORD_RE = re.compile(r"[\W_]+")
+_SENTENCE_END_RE = re.compile("[.!?\u2026\u3002\uff01\uff1f]$")
+_CLOSERS = "\"'\u201d\u2019\u00bb)]}*|:;,-\u2013\u2014 "
+_LIST_SPLIT_RE = re.compile(r"[,|·•/;]")
+_BULLET_RE = re.compile("[-\u2013\u2022\u00b7*\u25aa\u25e6\u25ba\u25b6\u25b7\u261e]\\s")
+# Link-list bullets: not "*", which starts footnotes.
+_LINK_BULLET_RE = re.compile("[-\u2013\u2022\u00b7\u25aa\u25e6\u25ba\u25b6\u25b7\u261e]\\s")
+_TEASER_RE = re.compile(r"[:>»|]\s*\S")
+_CJK_RE = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u4e00-\u9fff\uac00-\ud7a3]")
+_RULE_NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def tidy_spacing(text: str) -> str:
+    """Whitespace and invisible characters only: NBSP and other spaces -> space, zero-width
+    characters and soft hyphens dropped, spaces collapsed, lines trimmed, runs of blank lines
+    -> one blank line. Nothing else of the text changes (ZWJ inside emoji is kept)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if _TRANSLATED_RE.search(text):  # most texts have none: translate() is slow
+        text = text.translate(_TRANSLATE)
+    lines = [_MULTI_SPACE_RE.sub(" ", line).strip() for line in text.split("\n")]
+    return _BLANK_RUN_RE.sub("\n\n", "\n".join(lines)).strip()
+
+
+def text_form(line: str) -> str:
+    """The comparison form rules with ``form = "text"`` see: NFKC, lower case, no emoji,
+    no zero-width or no-break spaces, single spaces; punctuation kept."""
+    if "ⓒ" in line or "Ⓒ" in line:
+        line = line.translate(_CIRCLED_C)
+    folded = unicodedata.normalize("NFKC", line).casefold()
+    return " ".join(_EMOJI_FORMAT_RE.sub("", folded).split())
+
+
+def key_form(line: str) -> str:
+    """The comparison form ``form = "key"`` rules see: ``text_form`` with apostrophes dropped
+    and every other punctuation mark or symbol turned into a single space."""
+    return " ".join(_NON_WORD_RE.sub(" ", _APOSTROPHE_RE.sub("", text_form(line))).split())
+
+
+def line_key(line: str) -> str:
+    """Hash of a line's ``key_form``: the same line modulo case, punctuation, emoji and
+    invisible characters gets the same key (used for learned boilerplate)."""
+    return hashlib.blake2b(key_form(line).encode("utf-8"), digest_size=8).hexdigest()
+
+
+def _is_list_like(text: str) -> bool:
+    items = [item for item in _LIST_SPLIT_RE.split(text) if item.strip()]
+    return len(items) >= 3 and sum(len(item.split()) for item in items) / len(items) <= 4
+
+
+def _is_nav(text: str, words: int) -> bool:
+    """Navigation-like: no sentence-final punctuation and short (or a comma list of names)."""
+    if _SENTENCE_END_RE.search(text.rstrip(_CLOSERS)):
+        return False
+    return words <= NAV_MAX_WORDS or _is_list_like(text)
+
+
+@dataclass(slots=True)
+class _Line:
+    para: int
+    text: str
+    cmp: str
+    key: str
+    words: int
+    nav: bool
+
+    @classmethod
+    def make(cls, para: int, text: str) -> _Line:
+        cmp = text_form(text)
+        key = " ".join(_NON_WORD_RE.sub(" ", _APOSTROPHE_RE.sub("", cmp)).split())
+        words = len(text.split())
+        return cls(para, text, cmp, key, words, _is_nav(text, words))
+
+    @property
+    def candidate(self) -> bool:
+        """Short enough to be a template line that learned boilerplate may count."""
+        return (
+            bool(self.key)
+            and self.words <= CANDIDATE_MAX_WORDS
+            and (len(self.text) <= CANDIDATE_MAX_CHARS)
+        )
+
+
+def _split_lines(text: str) -> list[_Line]:
+    lines: list[_Line] = []
+    for para, block in enumerate(text.split("\n\n")):
+        lines.extend(_Line.make(para, line) for line in block.split("\n") if line)
+    return lines
+
+
+def boilerplate_candidates(text: str) -> dict[str, str]:
+    """``{line_key: line}`` for the lines of ``text`` that learned boilerplate considers."""
+    return {line_key(ln.text): ln.text for ln in _split_lines(tidy_spacing(text)) if ln.candidate}
