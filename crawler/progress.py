@@ -15,7 +15,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from twisted.internet import task
 
-from crawler.runner import SiteResult, format_summary
+from crawler.summary import SiteResult, format_summary, progress_line
 
 if TYPE_CHECKING:
     from typing import Self
@@ -24,18 +24,6 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
 logger = logging.getLogger(__name__)
-
-
-def progress_line(result: SiteResult, elapsed: float) -> str:
-    """``[site] 0:15  pages 34 (136/min)  stored 20  dupes 3  dropped 1  errors 0``."""
-    minutes, seconds = divmod(int(elapsed), 60)
-    rate = result.pages / elapsed * 60 if elapsed > 0 else 0.0
-    dropped = sum(result.dropped.values())
-    return (
-        f"[{result.site}] {minutes}:{seconds:02d}  pages {result.pages} ({rate:.0f}/min)  "
-        f"stored {result.stored}  dupes {result.duplicates}  dropped {dropped}  "
-        f"errors {result.errors}"
-    )
 
 
 class Progress:

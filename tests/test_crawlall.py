@@ -27,9 +27,10 @@ from crawler.commands.crontab import cron_schedule
 from crawler.db import Archive
 from crawler.extensions import SiteLogCount
 from crawler.lock import LockHeld, RunLock, lock_path_for
-from crawler.progress import Progress, progress_line
-from crawler.runner import Limits, SiteResult, exit_code, format_summary
+from crawler.progress import Progress
+from crawler.runner import Limits, exit_code
 from crawler.sites import SiteSet, parse_sites
+from crawler.summary import SiteResult, format_summary, progress_line
 from tests.conftest import ROOT, rows, scrapy
 
 

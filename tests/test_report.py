@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from crawler.chart import chart_series, korea_chart_svg
 from crawler.db import connect
-from crawler.report import build_report, chart_series, format_report, korea_chart_svg, parse_since
+from crawler.digest import build_report, format_report
+from crawler.timespan import parse_since
 from tests.conftest import rows, scrapy
 from tests.opsdata import KOREA_TITLES, build_known_db
 

@@ -25,9 +25,9 @@ from crawler.runner import (
     crawl_sites,
     default_log_file,
     exit_code,
-    format_summary,
 )
 from crawler.sites import KINDS
+from crawler.summary import format_summary
 
 if TYPE_CHECKING:
     import argparse

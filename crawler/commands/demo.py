@@ -12,9 +12,10 @@ from scrapy.exceptions import UsageError
 from scrapy.settings import SETTINGS_PRIORITIES
 
 from crawler.db import connect
-from crawler.runner import crawl_sites, format_summary
+from crawler.runner import crawl_sites
 from crawler.sites import KINDS, parse_sites
 from crawler.siteserver import SiteServers
+from crawler.summary import format_summary
 
 if TYPE_CHECKING:
     import argparse

@@ -10,7 +10,8 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from crawler.db import ArchiveError, connect
-from crawler.report import build_report, chart_rows, format_report, parse_since, report_html
+from crawler.digest import build_report, chart_rows, format_report, report_html
+from crawler.timespan import parse_since
 
 if TYPE_CHECKING:
     import argparse

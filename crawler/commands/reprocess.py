@@ -11,9 +11,9 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from crawler.db import Archive, ArchiveError
-from crawler.report import iso, parse_since
 from crawler.reprocess import DuplicateCheck, Steps, format_outcome, reprocess
 from crawler.sites import SitesError, load_sites
+from crawler.timespan import iso, parse_since
 
 if TYPE_CHECKING:
     import argparse
