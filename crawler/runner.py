@@ -7,7 +7,7 @@ import logging.handlers
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from scrapy import signals
 from scrapy.exceptions import UsageError
@@ -15,6 +15,7 @@ from scrapy.utils.defer import deferred_from_coro
 
 from crawler.db import Archive
 from crawler.extensions import RunRecorder
+from crawler.progress import RunProgress
 from crawler.spiderloader import site_spider_class
 from crawler.summary import SiteResult
 
@@ -149,12 +150,15 @@ def crawl_sites(
     spider_classes: dict[str, type],
     *,
     limits: Limits | None = None,
+    progress: TextIO | None = None,
+    progress_interval: float = 5.0,
 ) -> tuple[list[SiteResult], float]:
     """Crawl ``sites`` concurrently in ``process``; block until all finish.
 
     ``spider_classes`` maps a kind to its generic spider class; ``limits`` bounds each site
-    and the whole run. Returns one result per site (in the order given) and the wall time
-    in seconds.
+    and the whole run; with a ``progress`` stream, a ``RunProgress`` writes to it every
+    ``progress_interval`` seconds. Returns one result per site (in the order given) and the
+    wall time in seconds.
     """
     limits = limits or Limits()
     crawlers: list[tuple[Site, Crawler]] = []
@@ -166,12 +170,18 @@ def crawl_sites(
         handles.append((crawler, process.crawl(crawler)))
         crawlers.append((site, crawler))
     watchdog = _RunWatchdog(handles, limits) if limits.run_timeout > 0 else None
+    ticker = None
+    if progress is not None:
+        ticker = RunProgress([c for _, c in crawlers], interval=progress_interval, stream=progress)
+        ticker.start()
     started = time.monotonic()
     try:
         process.start()
     finally:
         if watchdog is not None:
             watchdog.cancel()
+        if ticker is not None:
+            ticker.stop()
     elapsed = time.monotonic() - started
     results = []
     for site, crawler in crawlers:

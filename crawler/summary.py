@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from crawler.anomaly import RunFigures, status_problems
+from crawler.anomaly import RunFigures, plural, status_problems
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,20 @@ class SiteResult:
     @property
     def duplicates(self) -> int:
         return self.get("store/duplicates")
+
+    @property
+    def known(self) -> int:
+        """Article links already stored, not fetched again (the incremental crawl)."""
+        return self.get("incremental/skipped")
+
+    @property
+    def failed_articles(self) -> dict[str, int]:
+        """Article downloads that failed, by reason (``article/failed/<reason>``)."""
+        return {
+            k.removeprefix("article/failed/"): int(v)
+            for k, v in self.stats.items()
+            if k.startswith("article/failed/") and isinstance(v, int | float)
+        }
 
     @property
     def dropped(self) -> dict[str, int]:
@@ -74,43 +88,72 @@ class SiteResult:
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def notes(self) -> list[str]:
+        """What a person should know about a run that did not fail: every article download
+        failed, so nothing was stored (with a hint for the SSRF guard's refusals)."""
+        failed = self.failed_articles
+        if self.stored or self.duplicates or not failed:
+            return []
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(failed.items(), key=lambda kv: -kv[1]))
+        note = (
+            f"nothing stored: {plural(sum(failed.values()), 'article download')} failed ({reasons})"
+        )
+        if any(k.startswith("ssrf_") for k in failed):
+            note += (
+                "; the SSRF guard refuses private and loopback addresses the site does not "
+                "name: use the articles' host in the site's URL, or list it in SSRF_ALLOWED_HOSTS"
+            )
+        return [note]
+
 
 def progress_line(result: SiteResult, elapsed: float) -> str:
-    """``[site] 0:15  pages 34 (136/min)  stored 20  dupes 3  dropped 1  errors 0``."""
+    """``[site] 0:15  pages 34 (136/min)  stored 20  known 5  dupes 3  dropped 1  errors 0``."""
     minutes, seconds = divmod(int(elapsed), 60)
     rate = result.pages / elapsed * 60 if elapsed > 0 else 0.0
     dropped = sum(result.dropped.values())
     return (
         f"[{result.site}] {minutes}:{seconds:02d}  pages {result.pages} ({rate:.0f}/min)  "
-        f"stored {result.stored}  dupes {result.duplicates}  dropped {dropped}  "
-        f"errors {result.errors}"
+        f"stored {result.stored}  known {result.known}  dupes {result.duplicates}  "
+        f"dropped {dropped}  errors {result.errors}"
     )
 
 
 def format_summary(results: list[SiteResult], elapsed: float) -> str:
-    """A plain-text table: one line per site, the totals, then each failed site's problems."""
+    """A plain-text table: one line per site, the totals, then each failed site's problems
+    and the notes on the others.
+
+    ``known`` counts article links already stored and not fetched again; ``errors`` is the
+    figure a failed site's problem line gives (logged errors + failed downloads).
+    """
+    width = max(24, *(len(r.site) for r in results)) if results else 24
     header = (
-        f"{'site':<24} {'status':<22} {'pages':>6} {'stored':>7} {'dupes':>6} {'errors':>6}"
-        "  dropped"
+        f"{'site':<{width}} {'status':<22} {'pages':>6} {'stored':>7} {'known':>6} "
+        f"{'dupes':>6} {'errors':>6}  dropped"
     )
     lines = [header, "-" * len(header)]
     for r in results:
         dropped = ", ".join(f"{k}: {v}" for k, v in sorted(r.dropped.items())) or "-"
         status = r.status if r.ok else f"{r.status} !"
         lines.append(
-            f"{r.site:<24} {status:<22} {r.pages:>6} {r.stored:>7} {r.duplicates:>6} "
-            f"{r.errors:>6}  {dropped}"
+            f"{r.site:<{width}} {status:<22} {r.pages:>6} {r.stored:>7} {r.known:>6} "
+            f"{r.duplicates:>6} {r.errors:>6}  {dropped}"
         )
-    total_stored = sum(r.stored for r in results)
-    total_dupes = sum(r.duplicates for r in results)
-    total_dropped = sum(sum(r.dropped.values()) for r in results)
+    stored = sum(r.stored for r in results)
+    known = sum(r.known for r in results)
+    dupes = sum(r.duplicates for r in results)
+    dropped_total = sum(sum(r.dropped.values()) for r in results)
     failed = [r for r in results if not r.ok]
     lines.append("-" * len(header))
     verdict = f"{len(failed)} failed" if failed else "all fine"
+    new = "new article" if known else "article"
+    already = f"{known} already stored (not fetched again), " if known else ""
     lines.append(
-        f"{len(results)} sites, {total_stored} articles stored, {total_dupes} duplicates, "
-        f"{total_dropped} dropped, in {elapsed:.1f} s; {verdict}"
+        f"{plural(len(results), 'site')}, {plural(stored, new)} stored, {already}"
+        f"{plural(dupes, 'duplicate')}, {dropped_total} dropped, in {elapsed:.1f} s; {verdict}"
     )
     for r in failed:
         lines.append(f"FAILED {r.site}: {'; '.join(r.problems)}")
+    for r in results:
+        lines.extend(f"NOTE {r.site}: {note}" for note in r.notes)
     return "\n".join(lines)
