@@ -1059,3 +1059,82 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def latest_articles(db: sqlite_utils.Database, *, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest stored articles (site, title, published_at, language, tags as JSON)."""
+    return list(
+        db.query(
+            "SELECT site, title, published_at, language, tags FROM articles "
+            "ORDER BY id DESC LIMIT ?",
+            [limit],
+        )
+    )
+
+
+def open_to_read(path: str | Path, *, busy_timeout: float = 30.0) -> sqlite_utils.Database:
+    """Open the archive at ``path`` for reading (``scrapy report``, ``export``): like
+    ``connect`` (which migrates an older schema) when it can be written, else read-only (a
+    file of another user, a read-only mount or copy). Raises ``ArchiveError``."""
+    try:
+        return connect(path, busy_timeout=busy_timeout)
+    except ArchiveError as exc:
+        name = getattr(exc.__cause__, "sqlite_errorname", "") or ""
+        if not name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")):
+            raise
+    try:
+        uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout, check_same_thread=False)
+        db = sqlite_utils.Database(conn)
+        version = db.execute("PRAGMA user_version").fetchone()[0] or 0
+    except sqlite3.Error as exc:
+        raise ArchiveError(describe_error(path, exc, busy_timeout=busy_timeout)) from exc
+    if version < SCHEMA_VERSION:
+        db.close()
+        raise ArchiveError(
+            f"database {path} is read-only and has an older layout (version {version}, this "
+            f"crawler reads {SCHEMA_VERSION}): open it once with write access to upgrade it"
+        )
+    return db
+
+
+def stored_sites(db: sqlite_utils.Database) -> list[str]:
+    """The sites that have stored articles, by name."""
+    return [s for (s,) in db.execute("SELECT DISTINCT site FROM articles ORDER BY site") if s]
+
+
+def iter_articles(
+    db: sqlite_utils.Database,
+    columns: Iterable[str],
+    *,
+    site: str | None = None,
+    since: str | None = None,
+    korea: bool = False,
+    batch: int = 500,
+) -> Iterator[dict[str, Any]]:
+    """Stored articles, oldest first, with ``columns`` (those of ``articles``; JSON columns
+    decoded): only ``site``'s, fetched at or after ``since``, Korea stories, when given."""
+    names = [c for c in columns if c in ("id", *ARTICLE_COLUMNS)]
+    where, params = ["1"], []
+    if site:
+        where.append("site = ?")
+        params.append(site)
+    if since:
+        where.append("fetched_at >= ?")
+        params.append(since)
+    if korea:
+        where.append("is_korea = 1")
+    sql = (
+        f"SELECT {', '.join(names)} FROM articles WHERE {' AND '.join(where)} "  # noqa: S608
+        "ORDER BY id"
+    )
+    cursor = db.execute(sql, params)
+    while rows := cursor.fetchmany(batch):
+        for values in rows:
+            row = dict(zip(names, values, strict=True))
+            for col in ARTICLE_JSON_COLUMNS:
+                if isinstance(row.get(col), str):
+                    row[col] = json.loads(row[col])
+            if row.get("is_korea") is not None:
+                row["is_korea"] = bool(row["is_korea"])
+            yield row

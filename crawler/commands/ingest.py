@@ -15,10 +15,16 @@ from typing import TYPE_CHECKING
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from crawler.commands import quiet_unless_verbose
+from crawler.commands import (
+    CommandFailed,
+    OneLineErrors,
+    check_db_path,
+    check_writable,
+    quiet_unless_verbose,
+)
 from crawler.db import database_failures
 from crawler.distributed.config import DistributedConfig, connect, distributed
-from crawler.lock import LockHeld, RunLock, lock_path_for
+from crawler.lock import LockError, LockHeld, RunLock, lock_path_for
 from crawler.runner import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, add_rotating_log
 
 if TYPE_CHECKING:
@@ -45,7 +51,7 @@ def ingest_summary(stats: dict, waiting: int, processing: int) -> str:
     )
 
 
-class Command(ScrapyCommand):
+class Command(OneLineErrors, ScrapyCommand):
     requires_project = True
 
     def syntax(self) -> str:
@@ -110,10 +116,12 @@ class Command(ScrapyCommand):
             print(f"ingest: Redis at {config.redis_url} unavailable: {exc}", file=sys.stderr)
             self.exitcode = EXIT_FAILED
             return
-        db_path = self.settings.get("DB_PATH")
+        db_path = check_db_path("ingest", self.settings)
         lock = RunLock(lock_path_for(db_path))
         try:
             lock.acquire(note=f"scrapy ingest {' '.join(sys.argv[2:])}".strip())
+        except LockError as exc:
+            raise CommandFailed("ingest", str(exc)) from None
         except LockHeld as exc:
             print(
                 f"ingest: another writer or crawlall is running on {db_path} ({exc.path}: "
@@ -122,6 +130,11 @@ class Command(ScrapyCommand):
             )
             self.exitcode = EXIT_LOCKED
             return
+        try:
+            check_writable("ingest", self.settings)
+        except CommandFailed:
+            lock.release()
+            raise
         path = Path(db_path).parent / "logs" / "ingest.log"
         handler = add_rotating_log(
             path,
