@@ -23,6 +23,9 @@ DEFAULT_SEEN_STATS: tuple[str, ...] = tuple(default("ANOMALY_SEEN_STATS"))
 duplicate), or skipped before download because it is already stored (incremental crawl).
 A healthy site that published nothing new still *offers* articles; a broken one offers none."""
 
+MAX_CAUSES = 2
+"""Logged errors quoted in a run's problems (``log/first_errors`` keeps a few more)."""
+
 CLOSE_REASONS = {
     "finished": "finished",
     "closespider_timeout": "site time limit reached (CRAWLALL_SITE_TIMEOUT)",
@@ -47,6 +50,8 @@ class RunFigures:
     """Logged errors + spider exceptions + failed downloads (the ``runs.errors`` column)."""
     logged_errors: int
     """ERROR log lines and spider exceptions only: each one fails the run."""
+    first_errors: tuple[str, ...] = ()
+    """The first ERROR messages of the run (stat ``log/first_errors``): the causes."""
 
     @classmethod
     def from_stats(
@@ -61,6 +66,7 @@ class RunFigures:
             return int(value) if isinstance(value, int | float) else 0
 
         logged = num("log_count/ERROR") + num("spider_exceptions_count")
+        first = stats.get("log/first_errors")
         return cls(
             status=status or str(stats.get("finish_reason") or "not run"),
             seen=sum(num(k) for k in seen_stats),
@@ -68,6 +74,7 @@ class RunFigures:
             pages=num("response_received_count"),
             errors=logged + num("downloader/exception_count"),
             logged_errors=logged,
+            first_errors=tuple(str(m) for m in first) if isinstance(first, list) else (),
         )
 
     @property
@@ -109,14 +116,35 @@ class AnomalyConfig:
 
 
 def status_problems(run: RunFigures) -> list[str]:
-    """What is wrong with a run by itself: an early close, logged errors."""
+    """What is wrong with a run by itself: an early close, logged errors (with their count
+    as in the ``errors`` column and their first causes)."""
     problems = []
     if run.status != "finished":
         problems.append(f"closed: {CLOSE_REASONS.get(run.status, run.status)}")
     if run.logged_errors:
-        s = "" if run.logged_errors == 1 else "s"
-        problems.append(f"{run.logged_errors} error{s} logged")
+        problems.append(errors_problem(run))
     return problems
+
+
+def errors_problem(run: RunFigures) -> str:
+    """``1 error logged: source https://x/feed.xml failed (http_404) ...``, or with failed
+    downloads also counted in ``errors``: ``8 errors (2 logged, 6 failed downloads): ...``."""
+    downloads = run.errors - run.logged_errors
+    if downloads > 0:
+        s = "" if downloads == 1 else "s"
+        text = f"{run.errors} errors ({run.logged_errors} logged, {downloads} failed download{s})"
+    else:
+        text = f"{plural(run.logged_errors, 'error')} logged"
+    causes = list(run.first_errors[:MAX_CAUSES])
+    if not causes:
+        return text
+    more = run.logged_errors - len(causes)
+    return f"{text}: {' | '.join(causes)}" + (f" (+{more} more in the log)" if more > 0 else "")
+
+
+def plural(n: int, word: str) -> str:
+    """``1 site``, ``2 sites``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def anomalies(

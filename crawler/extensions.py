@@ -108,7 +108,13 @@ class SiteLogCount:
     own spider (``extra={"spider": ...}``, ``spider.logger``) or its own crawler. Records
     that name neither (module loggers) are counted as usual while this crawler is the only
     one open, and as ``log_count/shared/<LEVEL>`` while several are.
+
+    The first ``FIRST_ERRORS`` ERROR messages it counts are kept in ``log/first_errors``
+    (first line, at most ``ERROR_CHARS`` characters): the causes a failed run reports.
     """
+
+    FIRST_ERRORS: ClassVar[int] = 5
+    ERROR_CHARS: ClassVar[int] = 200
 
     _open: ClassVar[set[SiteLogCount]] = set()
 
@@ -153,3 +159,18 @@ class _CrawlerLogHandler(logging.Handler):
         else:
             key = f"log_count/shared/{record.levelname}"
         crawler.stats.inc_value(key)
+        if key == "log_count/ERROR":
+            first = crawler.stats.get_value("log/first_errors") or []
+            if len(first) < SiteLogCount.FIRST_ERRORS:
+                crawler.stats.set_value("log/first_errors", [*first, error_cause(record)])
+
+
+def error_cause(record: logging.LogRecord) -> str:
+    """The first line of a logged error, whitespace collapsed, cut to ``ERROR_CHARS``."""
+    try:
+        message = record.getMessage()
+    except (TypeError, ValueError):  # a bad format string: keep the template
+        message = str(record.msg)
+    line = " ".join((message.strip().splitlines() or [""])[0].split())
+    limit = SiteLogCount.ERROR_CHARS
+    return line if len(line) <= limit else line[: limit - 3] + "..."

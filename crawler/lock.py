@@ -20,6 +20,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+class LockError(RuntimeError):
+    """The lock file cannot be created or opened (a read-only folder, another user's file);
+    the message names the file and the reason."""
+
+
 class LockHeld(RuntimeError):
     """Another process holds the lock; ``holder`` is what it wrote into the file."""
 
@@ -39,7 +44,8 @@ def lock_path_for(db_path: str | Path) -> Path:
 class RunLock:
     """An exclusive, non-blocking ``flock`` on ``path``.
 
-    ``acquire()`` raises ``LockHeld`` at once when another process has it. The file keeps
+    ``acquire()`` raises ``LockHeld`` at once when another process has it, and ``LockError``
+    when the file cannot be opened. The file keeps
     the holder's pid and start time (informational only: the lock is the flock, not the
     file's content or existence).
     """
@@ -49,8 +55,10 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self, *, note: str = "") -> Self:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise LockError(f"lock file {self.path} cannot be opened: {exc.strerror}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:

@@ -5,19 +5,20 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from scrapy import signals
 from scrapy.exceptions import UsageError
 from scrapy.utils.defer import deferred_from_coro
 
-from crawler.anomaly import RunFigures, status_problems
 from crawler.config import get_float, setting
 from crawler.extensions import RunRecorder
+from crawler.progress import RunProgress
 from crawler.spiderloader import site_spider_class
 from crawler.storage.connection import Connection
+from crawler.summary import SiteResult
 
 if TYPE_CHECKING:
     from scrapy import Spider
@@ -38,69 +39,6 @@ EXIT_USAGE = 2
 """Bad arguments or configuration (Scrapy's code for a ``UsageError``, e.g. a bad sites file)."""
 EXIT_LOCKED = 75
 """Another ``crawlall`` holds the lock of this database (``EX_TEMPFAIL``: try again later)."""
-
-
-@dataclass
-class SiteResult:
-    """What one site's crawl did, read from its Scrapy stats."""
-
-    site: str
-    stats: dict[str, Any] = field(default_factory=dict)
-
-    def get(self, key: str) -> int:
-        value = self.stats.get(key, 0)
-        return int(value) if isinstance(value, int | float) else 0
-
-    @property
-    def status(self) -> str:
-        return str(self.stats.get("finish_reason", "not run"))
-
-    @property
-    def stored(self) -> int:
-        # A distributed worker hands its items to the writer instead (distributed/pushed).
-        return self.get("store/inserted") + self.get("distributed/pushed")
-
-    @property
-    def duplicates(self) -> int:
-        return self.get("store/duplicates")
-
-    @property
-    def dropped(self) -> dict[str, int]:
-        """Dropped items by reason (the validate step's reasons; ``other`` for the rest)."""
-        reasons = {
-            k.removeprefix("validate/dropped/"): int(v)
-            for k, v in self.stats.items()
-            if k.startswith("validate/dropped/")
-        }
-        other = self.get("item_dropped_count") - sum(reasons.values())
-        if other > 0:
-            reasons["other"] = other
-        return reasons
-
-    @property
-    def errors(self) -> int:
-        return (
-            self.get("log_count/ERROR")
-            + self.get("spider_exceptions_count")
-            + self.get("downloader/exception_count")
-        )
-
-    @property
-    def pages(self) -> int:
-        return self.get("response_received_count")
-
-    @property
-    def problems(self) -> list[str]:
-        """Why the run failed (empty when healthy): the run recorder's verdict, which
-        includes the history checks, or else the run's own status and logged errors."""
-        recorded = self.stats.get("run/problems")
-        if isinstance(recorded, list):
-            return [str(p) for p in recorded]
-        return status_problems(RunFigures.from_stats(self.stats))
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
 
 
 @dataclass(frozen=True)
@@ -213,12 +151,15 @@ def crawl_sites(
     spider_classes: dict[str, type],
     *,
     limits: Limits | None = None,
+    progress: TextIO | None = None,
+    progress_interval: float = 5.0,
 ) -> tuple[list[SiteResult], float]:
     """Crawl ``sites`` concurrently in ``process``; block until all finish.
 
     ``spider_classes`` maps a kind to its generic spider class; ``limits`` bounds each site
-    and the whole run. Returns one result per site (in the order given) and the wall time
-    in seconds.
+    and the whole run; with a ``progress`` stream, a ``RunProgress`` writes to it every
+    ``progress_interval`` seconds. Returns one result per site (in the order given) and the
+    wall time in seconds.
     """
     limits = limits or Limits()
     crawlers: list[tuple[Site, Crawler]] = []
@@ -230,12 +171,18 @@ def crawl_sites(
         handles.append((crawler, process.crawl(crawler)))
         crawlers.append((site, crawler))
     watchdog = _RunWatchdog(handles, limits) if limits.run_timeout > 0 else None
+    ticker = None
+    if progress is not None:
+        ticker = RunProgress([c for _, c in crawlers], interval=progress_interval, stream=progress)
+        ticker.start()
     started = time.monotonic()
     try:
         process.start()
     finally:
         if watchdog is not None:
             watchdog.cancel()
+        if ticker is not None:
+            ticker.stop()
     elapsed = time.monotonic() - started
     results = []
     for site, crawler in crawlers:
@@ -250,35 +197,6 @@ def crawl_sites(
 def exit_code(results: list[SiteResult]) -> int:
     """``EXIT_OK`` when every site is fine, else ``EXIT_FAILED``."""
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
-
-
-def format_summary(results: list[SiteResult], elapsed: float) -> str:
-    """A plain-text table: one line per site, the totals, then each failed site's problems."""
-    header = (
-        f"{'site':<24} {'status':<22} {'pages':>6} {'stored':>7} {'dupes':>6} {'errors':>6}"
-        "  dropped"
-    )
-    lines = [header, "-" * len(header)]
-    for r in results:
-        dropped = ", ".join(f"{k}: {v}" for k, v in sorted(r.dropped.items())) or "-"
-        status = r.status if r.ok else f"{r.status} !"
-        lines.append(
-            f"{r.site:<24} {status:<22} {r.pages:>6} {r.stored:>7} {r.duplicates:>6} "
-            f"{r.errors:>6}  {dropped}"
-        )
-    total_stored = sum(r.stored for r in results)
-    total_dupes = sum(r.duplicates for r in results)
-    total_dropped = sum(sum(r.dropped.values()) for r in results)
-    failed = [r for r in results if not r.ok]
-    lines.append("-" * len(header))
-    verdict = f"{len(failed)} failed" if failed else "all fine"
-    lines.append(
-        f"{len(results)} sites, {total_stored} articles stored, {total_dupes} duplicates, "
-        f"{total_dropped} dropped, in {elapsed:.1f} s; {verdict}"
-    )
-    for r in failed:
-        lines.append(f"FAILED {r.site}: {'; '.join(r.problems)}")
-    return "\n".join(lines)
 
 
 class _SiteField(logging.Filter):

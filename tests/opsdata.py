@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from crawler.anomaly import RunFigures, status_problems
 from crawler.storage.articles import SqliteArticles
 from crawler.storage.connection import Connection
 from crawler.storage.runs import SqliteRuns
@@ -72,15 +73,16 @@ ARTICLES: list[dict[str, Any]] = [
 ]
 KOREA_TITLES = [a["title"] for a in ARTICLES if a["is_korea"]]
 
-# (site, close reason, stats) in run order.
-RUNS: list[tuple[str, str, dict[str, Any], list[str]]] = [
-    ("herald", "finished", {"store/inserted": 2, "response_received_count": 5}, []),
+SEOUL_CAUSE = "source https://seoul.example/rss.xml failed (http_404): Ignoring non-200 response"
+
+# (site, close reason, stats) in run order; the problems are judged as a crawl judges them.
+RUNS: list[tuple[str, str, dict[str, Any]]] = [
+    ("herald", "finished", {"store/inserted": 2, "response_received_count": 5}),
     (
         "seoul-daily",
         "closespider_timeout",
         {"store/inserted": 2, "store/duplicates": 1, "response_received_count": 4,
-         "log_count/ERROR": 1},
-        ["closed: site time limit reached (CRAWLALL_SITE_TIMEOUT)", "1 error logged"],
+         "log_count/ERROR": 1, "log/first_errors": [SEOUL_CAUSE]},
     ),
 ]  # fmt: skip
 
@@ -107,8 +109,9 @@ def build_known_db(path: Path) -> Path:
                 "fetched_at": "2026-11-26T05:00:00+00:00",
             }
         )
-        for site, status, stats, problems in RUNS:
+        for site, status, stats in RUNS:
             run_id = runs.start(spider="feed", site=site)
+            problems = status_problems(RunFigures.from_stats(stats, status=status))
             runs.finish(
                 run_id, status=status, stats={**stats, "finish_reason": status}, problems=problems
             )

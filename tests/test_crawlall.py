@@ -26,10 +26,11 @@ from crawler.commands.crawlall import select_sites
 from crawler.commands.crontab import cron_schedule
 from crawler.extensions import SiteLogCount
 from crawler.lock import LockHeld, RunLock, lock_path_for
-from crawler.progress import Progress, progress_line
-from crawler.runner import Limits, SiteResult, exit_code, format_summary
+from crawler.progress import Progress
+from crawler.runner import Limits, exit_code
 from crawler.sites import SiteSet, parse_sites
 from crawler.storage.runs import SqliteRuns
+from crawler.summary import SiteResult, format_summary, progress_line
 from tests.conftest import ROOT, rows, scrapy
 
 
@@ -110,7 +111,7 @@ def test_all_fine_exits_0_quietly_and_logs_to_a_rotating_file(sites, db, tmp_pat
     # -v: the summary on stdout even when all is well.
     verbose = scrapy("crawlall", "--sites", sites_file, "-v", db=db)
     assert verbose.returncode == 0, verbose.stderr
-    assert "1 sites, " in verbose.stdout  # (incremental: nothing new to store)
+    assert "1 site, 0 new articles stored, 4 already stored" in verbose.stdout
     assert "; all fine" in verbose.stdout
     assert f"log: {tmp_path / 'logs' / 'crawlall.log'}" in verbose.stdout
 
@@ -125,9 +126,10 @@ def test_a_failing_site_exits_1_and_is_the_only_one_blamed(sites, db, tmp_path):
     result = scrapy("crawlall", "--sites", sites_file, db=db)
     assert result.returncode == 1, result.stderr
     assert "; 1 failed" in result.stdout
-    assert "FAILED broken: 1 error logged" in result.stdout
+    cause = f"source {base}/no-such-feed.rss failed (http_404): Ignoring non-200 response"
+    assert f"FAILED broken: 1 error logged: {cause}" in result.stdout
     runs = runs_by_site(db)
-    assert json.loads(runs["broken"]["problems"]) == ["1 error logged"]
+    assert json.loads(runs["broken"]["problems"]) == [f"1 error logged: {cause}"]
     # The broken site's ERROR is not counted against the other site of the same process.
     assert json.loads(runs["herald"]["problems"]) == []
     assert "log_count/ERROR" not in json.loads(runs["herald"]["stats"])
@@ -396,7 +398,7 @@ def test_progress_line_and_summary_in_a_terminal(monkeypatch):
     stats = {"response_received_count": 30, "store/inserted": 12, "store/duplicates": 3,
              "item_dropped_count": 1, "downloader/exception_count": 2}  # fmt: skip
     assert progress_line(SiteResult("herald", stats), 15.2) == (
-        "[herald] 0:15  pages 30 (118/min)  stored 12  dupes 3  dropped 1  errors 2"
+        "[herald] 0:15  pages 30 (118/min)  stored 12  known 0  dupes 3  dropped 1  errors 2"
     )
     tty = _Tty()
     monkeypatch.setattr(sys, "stderr", tty)
@@ -409,7 +411,7 @@ def test_progress_line_and_summary_in_a_terminal(monkeypatch):
     ext.spider_closed(crawler.spider, "finished")
     out = tty.getvalue()
     assert out.startswith(f"[{crawler.spider.name}] 0:00  pages 30")
-    assert "1 sites, 12 articles stored, 3 duplicates, 1 dropped, in " in out
+    assert "1 site, 12 articles stored, 3 duplicates, 1 dropped, in " in out
     assert out.rstrip().endswith("; all fine")
 
 

@@ -18,7 +18,7 @@ import pytest
 from crawler.browser import browser_executable
 from crawler.commands.datasette import ROOT, datasette_argv, metadata_for
 from tests.conftest import rows, scrapy
-from tests.opsdata import KOREA_TITLES, build_known_db
+from tests.opsdata import ARTICLES, BODY, KOREA_TITLES, SEOUL_CAUSE, build_known_db
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
@@ -82,7 +82,8 @@ def test_metadata_is_renamed_for_another_database_file():
     assert set(metadata["databases"]) == {"archive"}
     assert 'href="/archive/korea_stories"' in metadata["description_html"]
     queries = metadata["databases"]["archive"]["queries"]
-    assert {"korea_stories", "story_clusters", "failing_sites", "stories_per_day"} <= set(queries)
+    assert {"stories", "korea_stories", "story_clusters", "failing_sites"} <= set(queries)
+    assert 'href="/archive/stories"' in metadata["description_html"]
 
 
 def test_canned_queries_and_facets(datasette):
@@ -94,6 +95,11 @@ def test_canned_queries_and_facets(datasette):
     assert clusters[0]["other_urls"] == "near 0.82 https://blog.example/2026/11/icbm-repost.html"
     failing = json.loads(_get(datasette + "/news/failing_sites.json?_shape=array"))
     assert [f["site"] for f in failing] == ["seoul-daily"]
+    # Why, with the cause, and the count the problem gives is the run's errors column.
+    assert failing[0]["problems"] == (
+        f"closed: site time limit reached (CRAWLALL_SITE_TIMEOUT)\n1 error logged: {SEOUL_CAUSE}"
+    )
+    assert failing[0]["errors"] == 1
     per_day = json.loads(_get(datasette + "/news/stories_per_day.json?_shape=array"))
     assert per_day[0] == {"day": "2026-11-27", "site": "herald", "stories": 1, "korea_stories": 1}
     table = json.loads(_get(datasette + "/news/articles.json?_size=0"))
@@ -160,3 +166,77 @@ def test_demo_korea_stories_in_a_browser(tmp_path, capsys):
             browser.close()
     with capsys.disabled():
         print(f"\nscreenshot: {png}")  # noqa: T201 - the artifact path
+
+
+_GLYPHS_JS = """([font, chars]) => chars.map((ch) => {
+    const canvas = document.createElement("canvas");
+    canvas.width = 64;
+    canvas.height = 64;
+    const ctx = canvas.getContext("2d");
+    ctx.font = font;
+    ctx.fillText(ch, 8, 48);
+    return Array.from(ctx.getImageData(0, 0, 64, 64).data).join(",");
+})"""
+
+
+def test_compact_stories_and_articles_with_korean_in_a_browser(datasette, capsys):
+    """The default browse is one line per story (date, site, title, tags, link), Korean
+    titles are drawn with real glyphs (a font with Hangul is installed where screenshots are
+    taken), and the full row is one click away."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    fonts = subprocess.run(
+        ["fc-list", ":lang=ko", "family"], capture_output=True, text=True, check=False
+    )
+    assert fonts.stdout.strip(), "no font with Hangul: install fonts-nanum or fonts-noto-cjk"
+    korean = next(a["title"] for a in ARTICLES if a["language"] == "ko")
+    ARTIFACTS.mkdir(exist_ok=True)
+    stories_png = ARTIFACTS / "datasette-stories.png"
+    articles_png = ARTIFACTS / "datasette-articles.png"
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=browser_executable(), headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(datasette + "/news")
+            page.get_by_role("link", name="Stories, one line each").click()
+            page.wait_for_url("**/news/stories")
+            table = page.locator("table.rows-and-columns")
+            headers = table.locator("thead th").all_inner_texts()
+            assert [h.strip() for h in headers] == [
+                "story",
+                "date",
+                "site",
+                "title",
+                "tags",
+                "link",
+            ]
+            text = table.inner_text()
+            for article in ARTICLES:
+                assert article["title"] in text
+            assert "korea, north_korea, missile" in text
+            heights = [r.bounding_box()["height"] for r in table.locator("tbody tr").all()]
+            assert len(heights) == len(ARTICLES)
+            assert max(heights) < 60, heights  # one line per story
+            # Hangul drawn with glyphs, not as the same empty box for every character.
+            cell = table.locator("td.col-title", has_text=korean)
+            font = cell.evaluate("(td) => getComputedStyle(td).font")
+            first, second, missing = page.evaluate(_GLYPHS_JS, [font, ["북", "한", "\U0010fffd"]])
+            assert first != second
+            assert first != missing
+            page.screenshot(path=str(stories_png), full_page=True)
+
+            cell.get_by_role("link").click()
+            page.wait_for_url("**/news/articles/*")
+            assert BODY in page.locator("td.col-text").inner_text()  # the full row
+
+            page.goto(datasette + "/news/articles")
+            rows_ = page.locator("table.rows-and-columns tbody tr")
+            heights = [r.bounding_box()["height"] for r in rows_.all()]
+            assert len(heights) == len(ARTICLES)
+            assert max(heights) < 60, heights  # text, text_raw, evidence: one line each
+            assert korean in page.locator("table.rows-and-columns").inner_text()
+            page.screenshot(path=str(articles_png), full_page=True)
+        finally:
+            browser.close()
+    assert stories_png.stat().st_size > 5000
+    with capsys.disabled():
+        print(f"\nscreenshots: {stories_png} {articles_png}")  # noqa: T201 - the artifact paths

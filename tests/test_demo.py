@@ -128,3 +128,6 @@ def test_second_demo_run_stores_nothing_and_fetches_no_article(db):
         assert sources >= 1, run["site"]
         assert stats["downloader/request_count"] == 1 + sources, run
         assert stats.get("incremental/skipped", 0) >= 1, run["site"]
+    # The summary says why nothing new was stored: the links it skipped as already stored.
+    known = sum(json.loads(r["stats"]).get("incremental/skipped", 0) for r in second_runs)
+    assert f"0 new articles stored, {known} already stored (not fetched again)" in second.stdout

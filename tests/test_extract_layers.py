@@ -11,7 +11,7 @@ import sys
 
 from tests.conftest import ROOT
 
-ABOVE = ("crawler.limits", "crawler.pool", "crawler.spiders", "crawler.db", "pipelines")
+ABOVE = ("crawler.limits", "crawler.pool", "crawler.spiders", "crawler.storage", "pipelines")
 HEAVY = ("scrapy", "twisted", "sqlite_utils", "datasketch")
 
 

@@ -69,7 +69,15 @@ def fault_run(tmp_path_factory):
 
 def test_a_crawl_that_meets_bad_pages_finishes_cleanly(fault_run):
     server, db, result, articles = fault_run
-    assert result.returncode == 0, result.stderr[-3000:]
+    # It ends normally; its exit code is its verdict, as in crawlall: one logged error (a host
+    # that refuses connections) makes the run count as failed, and the last line says why.
+    assert result.returncode == 1, result.stderr[-3000:]
+    last = result.stderr.splitlines()[-1]
+    assert re.search(
+        r"^crawl: faults failed: \d+ errors \(1 logged, \d+ failed downloads\): "
+        r"Error downloading <GET http://127\.0\.0\.1:\d+/gone\.html>",
+        last,
+    ), last
     assert not result.crashed, result.stderr[-3000:]
     assert result.stats["finish_reason"] == "finished"
     # Every healthy page is stored: nothing lost to its neighbours' faults.
@@ -512,7 +520,9 @@ def test_rendered_page_that_never_settles_is_closed_at_its_lifetime(tmp_path):
             "-a", "wait_for=#never-there", "-a", "wait_timeout=600",
             "-s", "PLAYWRIGHT_PAGE_LIFETIME=1", db=db,
         )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
+    # The listing page never rendered: its source failed, so the crawl exits 1 and says so.
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert f"source {server.base}/js/ failed" in result.stderr.splitlines()[-1]
     # scrapy-playwright retries a closed page 3 times: bounded by 4 x the lifetime.
     assert 1 <= result.stats["playwright/page_lifetime_exceeded"] <= 4
     assert result.stats["source/failed/listing"] == 1

@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from crawler.report import build_report, chart_series, format_report, korea_chart_svg, parse_since
+from crawler.chart import chart_series, korea_chart_svg
+from crawler.digest import build_report, format_report
 from crawler.storage.connection import connect
+from crawler.timespan import parse_since
 from tests.conftest import rows, scrapy
-from tests.opsdata import KOREA_TITLES, build_known_db
+from tests.opsdata import KOREA_TITLES, SEOUL_CAUSE, build_known_db
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SINCE = datetime(2026, 11, 25, tzinfo=UTC)
@@ -55,7 +57,7 @@ total                                                    2      1      4     1  
 
 Problems of the last run:
   seoul-daily: closed: site time limit reached (CRAWLALL_SITE_TIMEOUT)
-  seoul-daily: 1 error logged
+  seoul-daily: 1 error logged: {SEOUL_CAUSE}
 
 Latest Korea stories (3 of 3):
   2026-11-27 01:05  [herald] North Korea test-fires new solid-fuel ICBM

@@ -76,8 +76,11 @@ def test_lexicon_change_retags_stored_stories_once(sites, db, tmp_path):
     # The full-text index follows the update, and a second run changes nothing.
     again = _reprocess(db, "-s", f"TAG_LEXICON_FILE={lexicon}")
     assert (again["unchanged"], again["fields_changed"], again["new_duplicates"]) == (2, {}, [])
-    # --site / --since narrow the set.
-    assert _reprocess(db, "--site", "nobody")["processed"] == 0
+    # --site / --since narrow the set; a site with nothing stored is a usage error.
+    assert _reprocess(db, "--site", "herald", "--dry-run")["processed"] == 2
+    nobody = scrapy("reprocess", "--site", "nobody", db=db)
+    assert nobody.returncode == 2
+    assert "--site 'nobody': no stored articles of that site" in nobody.stderr
     assert _reprocess(db, "--since", "2000-01-01", "--dry-run")["processed"] == 2
 
 

@@ -267,7 +267,9 @@ def test_sitemap_entries_cannot_reach_files_or_private_hosts(tmp_path):
         )  # fmt: skip
         assert server.canary.hits == []
         assert set(stored_paths(db, server.base)) == {"/ok/9501.html"}
-    assert result.returncode == 0, result.stderr[-3000:]
+    # The refused file: and gopher: sitemaps are failed sources: the crawl exits 1, saying why.
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "source file:///etc/passwd failed (ssrf_scheme)" in result.stderr.splitlines()[-1]
     stats = result.stats
     assert stats["ssrf/refused/scheme"] == 2  # file:, gopher:
     assert stats["ssrf/refused/link_local"] == 1

@@ -1,8 +1,10 @@
 """``scrapy crawlall``: every enabled site in one process, under a lock; the cron entry point.
 
 Quiet when all is well (cron mails any output): the summary is printed when a site failed or
-with ``-v``; the log goes to a rotating file next to the database. Exit codes: 0 all sites
-fine, 1 some failed, 2 usage or configuration error, 75 another crawlall holds the lock.
+with ``-v``; the log goes to a rotating file next to the database. In a terminal it shows
+progress on stderr, and the summary at the end. Exit codes: 0 all sites fine, 1 some failed
+(or the database or its lock file cannot be written), 2 usage or configuration error,
+75 another crawlall holds the lock.
 """
 
 from __future__ import annotations
@@ -15,10 +17,18 @@ from typing import TYPE_CHECKING
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from crawler.commands import quiet_unless_verbose
-from crawler.config import db_path_for, get_int, get_str
+from crawler.commands import (
+    CommandFailed,
+    OneLineErrors,
+    check_db_path,
+    check_writable,
+    quiet_unless_verbose,
+    warn_placeholder_contact,
+)
+from crawler.config import db_path_for, get_float, get_int, get_str
 from crawler.distributed.config import distributed
-from crawler.lock import LockHeld, RunLock, lock_path_for
+from crawler.lock import LockError, LockHeld, RunLock, lock_path_for
+from crawler.progress import progress_wanted
 from crawler.runner import (
     EXIT_LOCKED,
     Limits,
@@ -26,9 +36,9 @@ from crawler.runner import (
     crawl_sites,
     default_log_file,
     exit_code,
-    format_summary,
 )
 from crawler.sites import KINDS
+from crawler.summary import format_summary
 
 if TYPE_CHECKING:
     import argparse
@@ -64,8 +74,10 @@ def log_file(settings: BaseSettings) -> Path:
     return Path(get_str(settings, "CRAWLALL_LOG_FILE") or default_log_file(db_path_for(settings)))
 
 
-class Command(ScrapyCommand):
+class Command(OneLineErrors, ScrapyCommand):
     requires_project = True
+    progress = False
+    """Progress lines on stderr (a terminal, or PROGRESS_FORCE)."""
 
     def syntax(self) -> str:
         return "[--sites FILE] [--group GROUP | --site NAME ...] [-v]"
@@ -78,10 +90,11 @@ class Command(ScrapyCommand):
             "Crawl every enabled site of the sites file (or one --group, or the --site names) "
             "concurrently in one process, with a per-site and a whole-run time limit "
             "(CRAWLALL_SITE_TIMEOUT, CRAWLALL_RUN_TIMEOUT). One run per database at a time "
-            "(flock on DB_PATH.lock). Prints nothing unless a site failed or -v is given; "
-            "logs go to CRAWLALL_LOG_FILE (default: logs/crawlall.log next to DB_PATH). "
-            "Exit codes: 0 all sites fine, 1 some sites failed, 2 usage or configuration "
-            "error, 75 another crawlall is running on this database."
+            "(flock on DB_PATH.lock). Prints nothing unless a site failed or -v is given "
+            "(in a terminal: progress on stderr); logs go to CRAWLALL_LOG_FILE (default: "
+            "logs/crawlall.log next to DB_PATH). Exit codes: 0 all sites fine, 1 some sites "
+            "failed or the database cannot be written, 2 usage or configuration error, "
+            "75 another crawlall is running on this database."
         )
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
@@ -107,6 +120,11 @@ class Command(ScrapyCommand):
         super().process_options(args, opts)
         if opts.sites:
             self.settings.set("SITES_FILE", opts.sites, priority="cmdline")
+        # Decided before quiet_unless_verbose turns the per-crawler progress off.
+        self.progress = (
+            progress_wanted(self.settings, sys.stderr)
+            and get_float(self.settings, "PROGRESS_INTERVAL") > 0
+        )
         quiet_unless_verbose(self.settings, opts.verbose)
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
@@ -120,28 +138,54 @@ class Command(ScrapyCommand):
         db_path = db_path_for(self.settings)
         # A worker of the distributed mode (REDIS_URL) does not touch DB_PATH: any number
         # of them may run; `scrapy ingest`, the writer, holds the database's lock.
-        lock = None if distributed(self.settings) else RunLock(lock_path_for(db_path))
-        try:
-            if lock is not None:
+        lock = None
+        if not distributed(self.settings):
+            check_db_path("crawlall", self.settings)
+            lock = RunLock(lock_path_for(db_path))
+            try:
                 lock.acquire(note=f"scrapy crawlall {' '.join(sys.argv[2:])}".strip())
-        except LockHeld as exc:
-            print(
-                f"crawlall: another crawlall is running on {db_path} ({exc.path}: "
-                f"{exc.holder or 'held'}); exiting",
-                file=sys.stderr,
-            )
-            self.exitcode = EXIT_LOCKED
-            return
+            except LockError as exc:
+                raise CommandFailed("crawlall", str(exc)) from None
+            except LockHeld as exc:
+                print(
+                    f"crawlall: another crawlall is running on {db_path} ({exc.path}: "
+                    f"{exc.holder or 'held'}); exiting",
+                    file=sys.stderr,
+                )
+                self.exitcode = EXIT_LOCKED
+                return
+            try:
+                check_writable("crawlall", self.settings)
+            except CommandFailed:
+                lock.release()
+                raise
         path = log_file(self.settings)
-        handler = add_rotating_log(
-            path,
-            level=self.settings.get("LOG_LEVEL"),
-            max_bytes=get_int(self.settings, "CRAWLALL_LOG_MAX_BYTES"),
-            backups=get_int(self.settings, "CRAWLALL_LOG_BACKUPS"),
-        )
+        try:
+            handler = add_rotating_log(
+                path,
+                level=self.settings.get("LOG_LEVEL"),
+                max_bytes=get_int(self.settings, "CRAWLALL_LOG_MAX_BYTES"),
+                backups=get_int(self.settings, "CRAWLALL_LOG_BACKUPS"),
+            )
+        except OSError as exc:
+            if lock is not None:
+                lock.release()
+            raise CommandFailed("crawlall", f"log file {path} cannot be written: {exc}") from None
         try:
             logger.info("crawlall: %d sites (%s) into %s", len(sites), self._scope(opts), db_path)
-            results, elapsed = crawl_sites(self.crawler_process, sites, kinds, limits=limits)
+            warning = warn_placeholder_contact(
+                self.settings, [u for s in sites for u in s.start_urls]
+            )
+            if warning and self.progress and not opts.verbose:
+                print(f"crawlall: {warning}", file=sys.stderr)
+            results, elapsed = crawl_sites(
+                self.crawler_process,
+                sites,
+                kinds,
+                limits=limits,
+                progress=sys.stderr if self.progress else None,
+                progress_interval=get_float(self.settings, "PROGRESS_INTERVAL"),
+            )
             self.exitcode = exit_code(results)
             summary = format_summary(results, elapsed)
             for line in summary.splitlines():
@@ -154,6 +198,8 @@ class Command(ScrapyCommand):
         if opts.verbose or self.exitcode:
             print(summary)
             print(f"log: {path}")
+        elif self.progress:  # a person watching: the summary ends the progress lines
+            print(f"\n{summary}\nlog: {path}", file=sys.stderr)
 
     @staticmethod
     def _scope(opts: argparse.Namespace) -> str:

@@ -11,6 +11,7 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 from scrapy.utils.conf import closest_scrapy_cfg
 
+from crawler.commands import PLACEHOLDER_CONTACTS, OneLineErrors, stdout_may_close, tool_command
 from crawler.commands.crawlall import log_file
 from crawler.config import db_path_for, get_float, get_str
 from crawler.lock import lock_path_for
@@ -59,7 +60,7 @@ def crawl_argv(settings: BaseSettings, *, every: int, group: str | None) -> list
     return argv
 
 
-class Command(ScrapyCommand):
+class Command(OneLineErrors, ScrapyCommand):
     requires_project = True
     requires_crawler_process = False
     default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
@@ -90,18 +91,34 @@ class Command(ScrapyCommand):
         cfg = closest_scrapy_cfg()
         project = Path(cfg).parent if cfg else Path.cwd()
         argv = crawl_argv(self.settings, every=opts.every, group=opts.group)
-        if opts.systemd:
-            stop_after = run_timeout(self.settings, opts.every) + get_float(
-                self.settings, "CRAWLALL_STOP_GRACE"
-            )
-            print(self.systemd_units(project, argv, opts.every, int(stop_after) + 120))
-            return
+        with stdout_may_close():
+            if agent_note := self.placeholder_note():
+                print(agent_note)
+            if opts.systemd:
+                stop_after = run_timeout(self.settings, opts.every) + get_float(
+                    self.settings, "CRAWLALL_STOP_GRACE"
+                )
+                print(self.systemd_units(project, argv, opts.every, int(stop_after) + 120))
+            else:
+                print(self.cron_lines(project, argv, schedule))
+
+    def placeholder_note(self) -> str | None:
+        """A comment line when ``USER_AGENT`` still has the shipped placeholder contact."""
+        agent = self.settings.get("USER_AGENT") or ""
+        if not any(p in agent for p in PLACEHOLDER_CONTACTS):
+            return None
+        return (
+            "# FIRST: USER_AGENT still has the placeholder contact; put your own URL and "
+            "e-mail\n# into USER_AGENT in crawler/settings.py, so that site owners can reach you."
+        )
+
+    def cron_lines(self, project: Path, argv: list[str], schedule: str) -> str:
         command = f"cd {shlex.quote(str(project))} && {shlex.join(argv)}"
         report = [str(Path(sys.executable).absolute()), "-m", "scrapy", "report", "--since"]
         report += ["24h", "-s", f"DB_PATH={Path(db_path_for(self.settings)).absolute()}"]
-        print(
-            f"# newscrawler in {project}: add with `crontab -e` (or: (crontab -l; scrapy crontab)"
-            " | crontab -)\n"
+        return (
+            f"# newscrawler in {project}: add with `crontab -e` (or: (crontab -l; "
+            f"{tool_command('scrapy')} crontab) | crontab -)\n"
             "# crawlall prints nothing while every site is fine, so cron mails only failures.\n"
             "# Exit codes: 0 ok, 1 some sites failed, 2 usage/config error, 75 the previous run\n"
             f"# still holds the lock ({lock_path_for(db_path_for(self.settings)).absolute()}).\n"

@@ -1,10 +1,14 @@
 """``scrapy datasette``: browse DB_PATH in Datasette with the project's metadata, canned
-queries and the Korea chart (``make datasette`` runs this)."""
+queries, the compact stories view and the Korea chart (``make datasette`` runs this).
+
+Datasette runs as a child process; stopping this command (Ctrl-C, SIGTERM, SIGHUP) stops it
+and removes the temporary metadata folder."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -14,10 +18,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from crawler.config import db_path_for
+from crawler.commands import OneLineErrors, check_archive
 
 if TYPE_CHECKING:
     import argparse
+    from types import FrameType
 
 ROOT = Path(__file__).resolve().parents[2]
 METADATA = ROOT / "data" / "datasette-metadata.yml"
@@ -25,6 +30,38 @@ PLUGINS = ROOT / "data" / "datasette" / "plugins"
 TEMPLATES = ROOT / "data" / "datasette" / "templates"
 METADATA_DB = "news"
 """The database name the metadata file is written for (``data/news.db``)."""
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+class Stopped(Exception):
+    """A stop signal arrived while Datasette was running."""
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise Stopped(signum)
+
+
+def serve(argv: list[str]) -> int:
+    """Run Datasette (``argv``) until it exits, or until this process gets Ctrl-C, SIGTERM
+    or SIGHUP: then stop it too (terminate, kill after 10 s). Returns its exit code, 0 when
+    stopped."""
+    previous = {sig: signal.signal(sig, _stop) for sig in STOP_SIGNALS}
+    # argv is built from fixed parts, the settings and the options
+    proc = subprocess.Popen(argv, cwd=ROOT)  # noqa: S603
+    try:
+        return proc.wait()
+    except (KeyboardInterrupt, Stopped):
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def database_name(db_path: str | Path) -> str:
@@ -71,7 +108,7 @@ def datasette_argv(
     ]
 
 
-class Command(ScrapyCommand):
+class Command(OneLineErrors, ScrapyCommand):
     requires_project = True
     requires_crawler_process = False
     default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
@@ -96,19 +133,14 @@ class Command(ScrapyCommand):
             raise UsageError(
                 "Datasette is not installed: pip install -e '.[datasette]'", print_help=False
             )
-        db_path = Path(db_path_for(self.settings))
-        if not db_path.is_file():
-            raise UsageError(
-                f"{db_path}: no database yet (run `make demo` or a crawl first)", print_help=False
-            )
+        db_path = Path(check_archive("datasette", self.settings, must_exist=True, write=False))
         with tempfile.TemporaryDirectory(prefix="newscrawler-datasette-") as tmp:
             metadata_file = Path(tmp) / "metadata.json"
             metadata_file.write_text(json.dumps(metadata_for(db_path)), encoding="utf-8")
             argv = datasette_argv(db_path, metadata_file, host=opts.host, port=opts.port)
-            print(f"Datasette on http://{opts.host}:{opts.port}/ (Ctrl-C stops it)")
-            print(f"Korea chart: http://{opts.host}:{opts.port}/-/korea-chart")
-            try:
-                # argv is built above from fixed parts, the settings and the options
-                self.exitcode = subprocess.run(argv, cwd=ROOT, check=False).returncode  # noqa: S603
-            except KeyboardInterrupt:
-                self.exitcode = 0
+            base = f"http://{opts.host}:{opts.port}"
+            name = database_name(db_path)
+            print(f"Datasette on {base}/ (Ctrl-C stops it)", flush=True)
+            print(f"Stories, one line each: {base}/{name}/stories", flush=True)
+            print(f"Korea chart: {base}/-/korea-chart", flush=True)
+            self.exitcode = serve(argv)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -11,12 +12,13 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 from scrapy.settings import SETTINGS_PRIORITIES
 
-from crawler.config import db_path_for
-from crawler.runner import crawl_sites, format_summary
+from crawler.commands import OneLineErrors, check_archive, db_option, tool_command
+from crawler.runner import crawl_sites, exit_code
 from crawler.sites import KINDS, parse_sites
 from crawler.siteserver import SiteServers
 from crawler.storage.connection import connect
 from crawler.storage.reports import newest_articles
+from crawler.summary import format_summary
 
 if TYPE_CHECKING:
     import argparse
@@ -25,16 +27,7 @@ DEMO_ROOT = Path(__file__).resolve().parents[2] / "data" / "demo"
 DEFAULT_PORT = 8760
 
 
-def demo_articles(db_path: str, limit: int = 20) -> list[dict[str, Any]]:
-    """The newest stored articles of the demo database, for the summary."""
-    db = connect(db_path)
-    try:
-        return newest_articles(db, limit=limit)
-    finally:
-        db.close()
-
-
-class Command(ScrapyCommand):
+class Command(OneLineErrors, ScrapyCommand):
     requires_project = True
     demo_settings: ClassVar[dict[str, Any]] = {
         "LOG_LEVEL": "WARNING",
@@ -73,6 +66,7 @@ class Command(ScrapyCommand):
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if args:
             raise UsageError("scrapy demo takes no arguments", print_help=False)
+        db_path = check_archive("demo", self.settings)
         root = Path(opts.root)
         sites_file = root / "sites.toml"
         if not sites_file.is_file():
@@ -94,17 +88,27 @@ class Command(ScrapyCommand):
             results, elapsed = crawl_sites(self.crawler_process, sites, kinds)
         finally:
             servers.stop()
-        db_path = db_path_for(self.settings)
         served = ", ".join(f"{name}={url}" for name, url in sorted(servers.base_urls.items()))
         print(f"Demo sites: {served}")
         print(format_summary(results, elapsed))
         print(f"\nLatest articles in {db_path}:")
-        for row in demo_articles(db_path):
+        db = connect(db_path)
+        try:
+            latest = newest_articles(db, limit=20)
+        finally:
+            db.close()
+        for row in latest:
             tags = ", ".join(json.loads(row["tags"] or "[]")) or "-"
             print(
                 f"  [{row['site']}] {row['title']} ({row['published_at']}, "
                 f"{row['language']}) tags: {tags}"
             )
-        print(f"\nExplore: sqlite-utils tables {db_path} --counts")
-        if any(r.status != "finished" for r in results):
-            self.exitcode = 1
+        self.exitcode = exit_code(results)
+        scrapy, db = tool_command("scrapy"), shlex.quote(str(db_path))
+        option = db_option(self.settings)
+        print(
+            "\nNext (commands as you can type them here):\n"
+            f"  {scrapy} report{option}    # per-site health, the latest Korea stories\n"
+            f"  {tool_command('sqlite-utils')} tables {db} --counts\n"
+            f"  {scrapy} datasette{option}    # browse it on http://127.0.0.1:8001/"
+        )

@@ -15,10 +15,16 @@ from typing import TYPE_CHECKING
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from crawler.commands import quiet_unless_verbose
-from crawler.config import db_path_for, get_int
+from crawler.commands import (
+    CommandFailed,
+    OneLineErrors,
+    check_db_path,
+    check_writable,
+    quiet_unless_verbose,
+)
+from crawler.config import get_int
 from crawler.distributed.config import DistributedConfig, connect, distributed
-from crawler.lock import LockHeld, RunLock, lock_path_for
+from crawler.lock import LockError, LockHeld, RunLock, lock_path_for
 from crawler.runner import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, add_rotating_log
 from crawler.storage.errors import database_failures
 
@@ -46,7 +52,7 @@ def ingest_summary(stats: dict, waiting: int, processing: int) -> str:
     )
 
 
-class Command(ScrapyCommand):
+class Command(OneLineErrors, ScrapyCommand):
     requires_project = True
 
     def syntax(self) -> str:
@@ -111,10 +117,12 @@ class Command(ScrapyCommand):
             print(f"ingest: Redis at {config.redis_url} unavailable: {exc}", file=sys.stderr)
             self.exitcode = EXIT_FAILED
             return
-        db_path = db_path_for(self.settings)
+        db_path = check_db_path("ingest", self.settings)
         lock = RunLock(lock_path_for(db_path))
         try:
             lock.acquire(note=f"scrapy ingest {' '.join(sys.argv[2:])}".strip())
+        except LockError as exc:
+            raise CommandFailed("ingest", str(exc)) from None
         except LockHeld as exc:
             print(
                 f"ingest: another writer or crawlall is running on {db_path} ({exc.path}: "
@@ -123,6 +131,11 @@ class Command(ScrapyCommand):
             )
             self.exitcode = EXIT_LOCKED
             return
+        try:
+            check_writable("ingest", self.settings)
+        except CommandFailed:
+            lock.release()
+            raise
         path = Path(db_path).parent / "logs" / "ingest.log"
         handler = add_rotating_log(
             path,

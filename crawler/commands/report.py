@@ -1,4 +1,7 @@
-"""``scrapy report``: per site, the last run and what was stored; the latest Korea stories."""
+"""``scrapy report``: per site, the last run and what was stored; the latest Korea stories.
+
+The command only reads the options and the database; the digest (queries and formatting) is
+``crawler.digest``. Exit codes: 0 printed, 1 the database cannot be read, 2 usage error."""
 
 from __future__ import annotations
 
@@ -9,16 +12,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from crawler.config import db_path_for
-from crawler.report import build_report, chart_rows, format_report, parse_since, report_html
-from crawler.storage.connection import connect
+from crawler.commands import CommandFailed, OneLineErrors, check_archive, stdout_may_close
+from crawler.config import get_float
+from crawler.digest import build_report, chart_rows, format_report, report_html
+from crawler.storage.connection import open_to_read
 from crawler.storage.errors import ArchiveError
+from crawler.timespan import parse_since
 
 if TYPE_CHECKING:
     import argparse
 
 
-class Command(ScrapyCommand):
+class Command(OneLineErrors, ScrapyCommand):
     requires_project = True
     requires_crawler_process = False
     default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
@@ -55,22 +60,27 @@ class Command(ScrapyCommand):
             raise UsageError(str(exc), print_help=False) from None
         if opts.limit < 0:
             raise UsageError("--limit must be >= 0", print_help=False)
-        db_path = db_path_for(self.settings)
-        if not Path(db_path).is_file():
-            raise UsageError(f"{db_path}: no database yet (run a crawl first)", print_help=False)
+        db_path = check_archive("report", self.settings, must_exist=True, write=False)
         try:
-            db = connect(db_path)
+            db = open_to_read(db_path, busy_timeout=get_float(self.settings, "DB_BUSY_TIMEOUT"))
         except ArchiveError as exc:
-            raise UsageError(str(exc), print_help=False) from None
+            raise CommandFailed("report", str(exc)) from None
         try:
             report = build_report(db, since, limit=opts.limit)
             if opts.html:
-                Path(opts.html).write_text(report_html(report, chart_rows(db)), encoding="utf-8")
+                page = report_html(report, chart_rows(db))
+                try:
+                    Path(opts.html).write_text(page, encoding="utf-8")
+                except OSError as exc:
+                    raise CommandFailed(
+                        "report", f"--html {opts.html} cannot be written: {exc.strerror}"
+                    ) from None
         finally:
             db.close()
-        if opts.json:
-            print(json.dumps(report, ensure_ascii=False, indent=2))
-        else:
-            print(format_report(report, db_path=db_path))
-            if opts.html:
-                print(f"\nHTML report: {opts.html}")
+        with stdout_may_close():
+            if opts.json:
+                print(json.dumps(report, ensure_ascii=False, indent=2))
+            else:
+                print(format_report(report, db_path=db_path))
+                if opts.html:
+                    print(f"\nHTML report: {opts.html}")

@@ -1,27 +1,31 @@
 """``scrapy reprocess``: re-run extraction, cleaning, tagging and the duplicate check on the
-stored HTML after the rules or the lexicon changed; report what changed. Idempotent."""
+stored HTML after the rules or the lexicon changed; report what changed. Idempotent.
+
+Exit codes: 0 done, 1 the database cannot be written, 2 usage or configuration error (a bad
+option, rules file or lexicon, a site without stored articles)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from crawler.config import db_path_for, get_str
-from crawler.report import iso, parse_since
+from crawler.commands import CommandFailed, OneLineErrors, check_archive, stdout_may_close
+from crawler.config import get_str
 from crawler.reprocess import DuplicateCheck, Steps, format_outcome, reprocess
 from crawler.sites import SitesError, load_sites
 from crawler.storage.connection import Connection
 from crawler.storage.errors import ArchiveError
+from crawler.storage.reports import stored_sites
+from crawler.timespan import iso, parse_since
 
 if TYPE_CHECKING:
     import argparse
 
 
-class Command(ScrapyCommand):
+class Command(OneLineErrors, ScrapyCommand):
     requires_project = True
     requires_crawler_process = False
     default_settings: ClassVar[dict[str, Any]] = {"LOG_LEVEL": "WARNING"}
@@ -52,17 +56,21 @@ class Command(ScrapyCommand):
                 since = iso(parse_since(opts.since))
             except ValueError as exc:
                 raise UsageError(str(exc), print_help=False) from None
-        db_path = db_path_for(self.settings)
-        if not Path(db_path).is_file():
-            raise UsageError(f"{db_path}: no database yet (run a crawl first)", print_help=False)
+        db_path = check_archive("reprocess", self.settings, must_exist=True)
         settings = self.settings.copy()
         if opts.dry_run:
             settings.set("CLEAN_LEARN", False, priority="cmdline")  # learning would write
         try:
             connection = Connection.for_settings(self.settings, db_path)
         except ArchiveError as exc:
-            raise UsageError(str(exc), print_help=False) from None
+            raise CommandFailed("reprocess", str(exc)) from None
         try:
+            if opts.site and opts.site not in (known := stored_sites(connection.db)):
+                raise UsageError(
+                    f"--site {opts.site!r}: no stored articles of that site in {db_path} "
+                    f"(sites: {', '.join(known) or 'none'})",
+                    print_help=False,
+                )
             try:
                 steps = Steps.from_settings(settings)
                 dupes = DuplicateCheck(connection, settings)
@@ -79,10 +87,11 @@ class Command(ScrapyCommand):
             )
         finally:
             connection.release()
-        if opts.json:
-            print(json.dumps(outcome.as_dict(), ensure_ascii=False, indent=2))
-        else:
-            print(format_outcome(outcome))
+        with stdout_may_close():
+            if opts.json:
+                print(json.dumps(outcome.as_dict(), ensure_ascii=False, indent=2))
+            else:
+                print(format_outcome(outcome))
 
     def _sites(self) -> dict[str, Any]:
         """Configured sites by name (their language and time zone hints); none when the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
 from dataclasses import asdict, fields
@@ -51,8 +52,17 @@ def site_from_args(site: Site | None, kind: str, args: dict[str, Any]) -> Site:
 
     A generic spider (``scrapy crawl feed -a url=URL``) has no configured site; ``url``
     (comma-separated for several) and the optional ``name`` make one. Values arrive as
-    strings and are converted by the type of the site key; errors name the argument.
+    strings and are converted by the type of the site key; errors name the argument, and an
+    unknown key is refused as in the sites file.
     """
+    known = sorted({*_SITE_FIELDS, "url"} - {"kind"})
+    if unknown := sorted(set(args) - set(known)):
+        key = unknown[0]
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f", did you mean '{close[0]}'?" if close else ""
+        raise SitesError(
+            f"-a arguments: key '{key}': unknown key{hint} (known keys: {', '.join(known)})"
+        )
     raw: dict[str, Any] = asdict(site) if site else {"kind": kind}
     raw = {k: v for k, v in raw.items() if v is not None}
     for key in ("start_urls", "allowed_domains"):

@@ -250,3 +250,29 @@ class SqliteStore:
 
     def maybe_flush(self) -> None:
         self.connection.maybe_flush()
+
+
+def open_to_read(path: str | Path, *, busy_timeout: float = 30.0) -> sqlite_utils.Database:
+    """Open the archive at ``path`` for reading (``scrapy report``, ``export``): like
+    ``connect`` (which migrates an older schema) when it can be written, else read-only (a
+    file of another user, a read-only mount or copy). Raises ``ArchiveError``."""
+    try:
+        return connect(path, busy_timeout=busy_timeout)
+    except ArchiveError as exc:
+        name = getattr(exc.__cause__, "sqlite_errorname", "") or ""
+        if not name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")):
+            raise
+    try:
+        uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout, check_same_thread=False)
+        db = sqlite_utils.Database(conn)
+        version = db.execute("PRAGMA user_version").fetchone()[0] or 0
+    except sqlite3.Error as exc:
+        raise ArchiveError(describe_error(path, exc, busy_timeout=busy_timeout)) from exc
+    if version < SCHEMA_VERSION:
+        db.close()
+        raise ArchiveError(
+            f"database {path} is read-only and has an older layout (version {version}, this "
+            f"crawler reads {SCHEMA_VERSION}): open it once with write access to upgrade it"
+        )
+    return db

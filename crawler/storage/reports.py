@@ -8,7 +8,11 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from crawler.storage.articles import ARTICLE_COLUMNS, ARTICLE_JSON_COLUMNS
+
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
     import sqlite_utils
 
 logger = logging.getLogger(__name__)
@@ -84,3 +88,45 @@ def newest_articles(db: sqlite_utils.Database, *, limit: int = 20) -> list[dict[
             [limit],
         )
     )
+
+
+def stored_sites(db: sqlite_utils.Database) -> list[str]:
+    """The sites that have stored articles, by name."""
+    return [s for (s,) in db.execute("SELECT DISTINCT site FROM articles ORDER BY site") if s]
+
+
+def iter_articles(
+    db: sqlite_utils.Database,
+    columns: Iterable[str],
+    *,
+    site: str | None = None,
+    since: str | None = None,
+    korea: bool = False,
+    batch: int = 500,
+) -> Iterator[dict[str, Any]]:
+    """Stored articles, oldest first, with ``columns`` (those of ``articles``; JSON columns
+    decoded): only ``site``'s, fetched at or after ``since``, Korea stories, when given."""
+    names = [c for c in columns if c in ("id", *ARTICLE_COLUMNS)]
+    where, params = ["1"], []
+    if site:
+        where.append("site = ?")
+        params.append(site)
+    if since:
+        where.append("fetched_at >= ?")
+        params.append(since)
+    if korea:
+        where.append("is_korea = 1")
+    sql = (
+        f"SELECT {', '.join(names)} FROM articles WHERE {' AND '.join(where)} "  # noqa: S608
+        "ORDER BY id"
+    )
+    cursor = db.execute(sql, params)
+    while rows := cursor.fetchmany(batch):
+        for values in rows:
+            row = dict(zip(names, values, strict=True))
+            for col in ARTICLE_JSON_COLUMNS:
+                if isinstance(row.get(col), str):
+                    row[col] = json.loads(row[col])
+            if row.get("is_korea") is not None:
+                row["is_korea"] = bool(row["is_korea"])
+            yield row

@@ -1,6 +1,6 @@
 """Datasette plugin: ``/-/korea-chart``, Korea stories per day by site as an inline SVG.
 
-Drawn on the server (``crawler.report.korea_chart_svg``): no JavaScript, no CDN, works
+Drawn on the server (``crawler.chart.korea_chart_svg``): no JavaScript, no CDN, works
 offline. Loaded by ``scrapy datasette`` (``--plugins-dir data/datasette/plugins``).
 """
 
@@ -12,7 +12,7 @@ import sqlite_utils
 from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Response
 
-from crawler.report import chart_series, korea_chart_svg
+from crawler.chart import chart_series, korea_chart_svg
 from crawler.storage.reports import korea_stories_per_day
 
 DAY_CHOICES = (7, 30, 90, 365)
