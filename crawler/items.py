@@ -70,7 +70,7 @@ class ArticleItem:
     """Metadata from the feed entry / sitemap entry (title, published, author, summary)
     that filled gaps in what the page itself declared; keys name the fields filled."""
 
-    # -- clean (pipelines/clean.py)
+    # -- clean (pipelines/clean)
     removed: list[dict[str, str]] = field(default_factory=list)
     """What cleaning removed: ``[{"text": ..., "rule": ...}]`` in document order."""
 
@@ -84,7 +84,7 @@ class ArticleItem:
     similarity: float | None = None
     """Estimated Jaccard similarity to ``duplicate_of`` (1.0 for url/exact)."""
 
-    # -- tag (pipelines/tag.py)
+    # -- tag (pipelines/tag)
     tags: list[str] = field(default_factory=list)
     """Tags such as ``korea``, ``north_korea``, ``south_korea``, ``korea_mention``, topics."""
     is_korea: bool | None = None

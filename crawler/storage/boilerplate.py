@@ -1,4 +1,4 @@
-"""Learned boilerplate (``pipelines/clean.py``): which lines of a domain's articles appear on
+"""Learned boilerplate (``pipelines/clean``): which lines of a domain's articles appear on
 several distinct articles (``boilerplate_sightings``), so the clean step removes them."""
 
 from __future__ import annotations
