@@ -112,7 +112,7 @@ SETTINGS: tuple[Setting, ...] = (
     # -- Store step and database
     Setting("STORE_ENABLED", bool, True, "store", "`False` switches the store step off"),
     Setting("STORE_KEEP_HTML", bool, True, "store",
-            "keep each stored page's HTML (zlib) in the `pages` table for re-processing"),
+            "keep each stored page's HTML (zstd) in the `pages` table for re-processing"),
     Setting("STORE_BATCH_SIZE", int, 100, "store", "writes per transaction"),
     Setting("STORE_FLUSH_INTERVAL", float, 2.0, "store",
             "seconds before an open batch is committed anyway"),

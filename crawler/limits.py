@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -20,7 +21,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from crawler.config import default, get_float, get_int
-from crawler.extract import extract_article
+from crawler.extract import extract_article, extract_page
 from crawler.extract.plain import plain_item, plain_text
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ __all__ = [
     "bounded_extract",
     "cap_links",
     "declares_entities",
+    "extract_in_worker",
     "links_per_page_max",
     "plain_item",
     "plain_text",
@@ -50,6 +52,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_EXTRACT_MAX_MEMORY_MB: int = default("EXTRACT_MAX_MEMORY_MB")
 _WORKER_START_TIMEOUT = 120.0
+PIPE_BUFFER = 4 * 1024 * 1024
+"""Bytes a worker's pipe holds unread each way, as far as the system allows
+(``net.core.wmem_max``)."""
 _ENTITY_DECL_RE = re.compile(rb"<!ENTITY", re.IGNORECASE)
 # <!DOCTYPE name ...> with an optional [internal subset] (entity values may hold ">").
 _DOCTYPE_RE = re.compile(
@@ -145,11 +150,22 @@ def _no_main_script() -> Iterator[None]:
         sys.modules["__main__"] = main
 
 
+def _widen(conn: Connection) -> None:
+    """Let ``conn`` hold a few pages unread (``PIPE_BUFFER``, as far as the system allows):
+    a sender, such as the reactor thread writing the next job, does not wait for the reader."""
+    with contextlib.suppress(OSError):
+        sock = socket.fromfd(conn.fileno(), socket.AF_UNIX, socket.SOCK_STREAM)
+        with sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, PIPE_BUFFER)
+
+
 def spawn_worker(target: Callable[..., None], *args: Any, name: str) -> tuple[Any, Connection]:
     """Start ``target(child_end, os.getpid(), *args)`` in a spawned process (fork is unsafe
     in a threaded reactor); return the process and the parent's end of the pipe."""
     ctx = multiprocessing.get_context("spawn")
     parent_conn, child_conn = ctx.Pipe()
+    for conn in (parent_conn, child_conn):
+        _widen(conn)
     proc = ctx.Process(target=target, args=(child_conn, os.getpid(), *args), name=name, daemon=True)
     with _no_main_script():
         proc.start()
@@ -207,6 +223,16 @@ def worker_main(
             return
         except Exception as exc:  # noqa: BLE001 - an unpicklable result or exception
             send(("error", ExtractFailed(f"{type(exc).__name__}: {exc}")))
+
+
+def extract_in_worker(body: bytes, **job: Any) -> ArticleItem:
+    """The pool's extraction job: ``extract_page`` without the decoded page in its result.
+    The crawler process holds the body and decodes it again with ``item.encoding``
+    (``crawler.extract.encoding.decode_as``), which costs less than pickling the page back
+    through the pipe."""
+    item = extract_page(body, **job)
+    item.html = None
+    return item
 
 
 class ExtractionWorker:

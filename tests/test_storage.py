@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
+import zlib
 from pathlib import Path
 
 import pytest
@@ -370,6 +371,12 @@ def test_stored_pages_for_reprocessing(connection):
     assert pages.ids(since="2026-11-02T00:00:00+00:00") == [2]
     assert pages.html(1) == "<p>한국어 page</p>"
     assert pages.html(3) is None
+    with connection.writing() as db:  # a page kept by a version that wrote zlib
+        db.execute("UPDATE pages SET html = ? WHERE article_id = 2",
+                   [zlib.compress("<p>two, 두</p>".encode(), 6)])  # fmt: skip
+    assert pages.html(2) == "<p>two, 두</p>"
+    blob = connection.db.execute("SELECT html FROM pages WHERE article_id = 1").fetchone()[0]
+    assert blob[:4] == b"\x28\xb5\x2f\xfd"  # written as a zstd frame
     pages.update(1, {"title": "New title", "not_a_column": "x"})
     assert pages.article(1)["title"] == "New title"
     assert pages.article(9) is None

@@ -14,14 +14,15 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from scrapy_playwright.page import PageMethod
 
 from crawler.config import get_bool
-from crawler.extract import extract_page, url_domain
-from crawler.extract.encoding import decode_html
+from crawler.extract import url_domain
+from crawler.extract.encoding import decode_as, decode_html
 from crawler.failures import failure_reason
 from crawler.items import ArticleItem, utcnow
 from crawler.limits import (
     ExtractFailed,
     ExtractTimeout,
     bounded_extract,
+    extract_in_worker,
 )
 from crawler.pool import offload, pool_active
 from crawler.sites import Site, SitesError, parse_site
@@ -275,6 +276,8 @@ class NewsSpider(scrapy.Spider):
         }
         if pool_active():
             item = await self._extract_in_pool(response.body, job)
+            if item is not None and item.encoding:
+                item.html = decode_as(response.body, item.encoding)
         else:
             html, encoding = decode_html(response.body, content_type)
             # EXTRACT_TIMEOUT: a pathological page cannot hang the crawl.
@@ -289,11 +292,12 @@ class NewsSpider(scrapy.Spider):
         yield item
 
     async def _extract_in_pool(self, body: bytes, job: dict[str, Any]) -> ArticleItem | None:
-        """``extract_page`` in a worker process, bounded by ``EXTRACT_TIMEOUT``; ``None``
+        """``extract_page`` in a worker process (``extract_in_worker``: the item comes back
+        without its HTML), bounded by ``EXTRACT_TIMEOUT``; ``None``
         (counted and logged as ``bounded_extract`` does) when it ran out of time or failed."""
         stats = self.crawler.stats
         try:
-            item = await offload(extract_page, body, **job)
+            item = await offload(extract_in_worker, body, **job)
         except ExtractTimeout as exc:
             stats.inc_value("extract/timeout")
             stats.inc_value("article/failed/extract_timeout")

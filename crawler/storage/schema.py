@@ -67,7 +67,7 @@ def _m0001_initial(db: sqlite_utils.Database) -> None:
             "fetched_at": str,
             "content_type": str,
             "encoding": str,
-            "html": bytes,  # zlib-compressed UTF-8
+            "html": bytes,  # UTF-8, zstd-compressed (zlib in rows of older versions)
         },
         pk="article_id",
         foreign_keys=[("article_id", "articles", "id")],
