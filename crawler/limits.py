@@ -10,6 +10,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import pickle
 import re
 import signal
 import socket
@@ -185,6 +186,11 @@ def worker_main(
     run ``(fn, args, kwargs)`` jobs from ``conn`` until the parent goes."""
     prepare_worker_process(parent, memory_mb)
     sending = threading.Lock()  # the warm-up thread and the job loop both write to conn
+    # Two threads importing one package's modules at once can deadlock on Python's
+    # per-module import locks (the package imports its module while the other thread holds
+    # that module and waits for the package). The warm-up imports one module at a time under
+    # ``importing`` and a job is unpickled and run under it, so the two never import together.
+    importing = threading.Lock()
 
     def send(message: tuple[str, Any]) -> None:
         with sending:
@@ -192,7 +198,7 @@ def worker_main(
 
     def warm_up() -> None:
         for name in preload_later:
-            with contextlib.suppress(ImportError):
+            with importing, contextlib.suppress(ImportError):
                 import_module(name)
         with contextlib.suppress(OSError, ValueError):
             send(("warm", None))
@@ -208,15 +214,20 @@ def worker_main(
         threading.Thread(target=warm_up, daemon=True).start()
     while True:
         try:
-            fn, args, kwargs = conn.recv()
+            job = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        try:
-            reply: tuple[str, Any] = ("ok", fn(*args, **kwargs))
-        except MemoryError:
-            reply = ("error", ExtractFailed(f"out of memory (EXTRACT_MAX_MEMORY_MB = {memory_mb})"))
-        except Exception as exc:  # noqa: BLE001 - handed to the caller, raised there
-            reply = ("error", exc)
+        with importing:
+            try:
+                fn, args, kwargs = pickle.loads(job)  # noqa: S301 - from the parent, as conn.recv()
+                reply: tuple[str, Any] = ("ok", fn(*args, **kwargs))
+            except MemoryError:
+                reply = (
+                    "error",
+                    ExtractFailed(f"out of memory (EXTRACT_MAX_MEMORY_MB = {memory_mb})"),
+                )
+            except Exception as exc:  # noqa: BLE001 - handed to the caller, raised there
+                reply = ("error", exc)
         try:
             send(reply)
         except (OSError, ValueError):
