@@ -21,6 +21,7 @@ __all__ = [
     "carried_url",
     "registered_domain",
     "same_site",
+    "site_of",
     "url_key",
     "url_keys",
 ]
@@ -169,7 +170,9 @@ def registered_domain(host: str) -> str:
     return (extract_domain(f"http://{host}/") or host).lower()
 
 
-def _site(url: str) -> tuple[str, int | None] | None:
+def site_of(url: str) -> tuple[str, int | None] | None:
+    """The site ``url`` belongs to: its registered domain and its port when not the
+    default (hosts on one machine differ by port); ``None`` for a non-http(s) URL."""
     parts = urlsplit(url)
     if parts.scheme.lower() not in DEFAULT_PORTS or not parts.hostname:
         return None
@@ -184,8 +187,8 @@ def _site(url: str) -> tuple[str, int | None] | None:
 
 def same_site(url: str, other: str) -> bool:
     """Whether both URLs are on one registered domain (and port, for hosts on one machine)."""
-    site = _site(url)
-    return site is not None and site == _site(other)
+    site = site_of(url)
+    return site is not None and site == site_of(other)
 
 
 def canonical_key(url: str, canonical: str | None) -> str | None:
