@@ -127,6 +127,9 @@ class RunClaims:
     Claims live while a spider is open and are forgotten when the last one closes."""
 
     keys: ClassVar[dict[str, str]] = {}
+    followers: ClassVar[dict[str, set[str]]] = {}
+    """Keys of links skipped because their page was claimed, by the claimed key: they
+    become keys of that page's story (or of its drop) once its outcome is known."""
     open_spiders: ClassVar[int] = 0
 
     @classmethod
@@ -138,6 +141,7 @@ class RunClaims:
         cls.open_spiders = max(0, cls.open_spiders - 1)
         if cls.open_spiders == 0:
             cls.keys.clear()
+            cls.followers.clear()
 
     @classmethod
     def take(cls, keys: Iterable[str], owner: str) -> str | None:
@@ -152,6 +156,22 @@ class RunClaims:
         for key in keys:
             cls.keys[key] = owner
         return None
+
+    @classmethod
+    def follow(cls, claimed: Iterable[str], keys: Iterable[str]) -> None:
+        """Let ``keys`` (a skipped link) share the outcome of the claimed keys' page."""
+        claimed = [k for k in claimed if k in cls.keys]
+        extra = set(keys) - set(claimed)
+        if claimed and extra:
+            cls.followers.setdefault(claimed[0], set()).update(extra)
+
+    @classmethod
+    def take_followers(cls, keys: Iterable[str]) -> set[str]:
+        """The keys that follow any of ``keys`` (given once)."""
+        found: set[str] = set()
+        for key in keys:
+            found |= cls.followers.pop(key, set())
+        return found
 
 
 class _StoreUser(Generic[Store]):
@@ -297,6 +317,7 @@ class SkipStoredMiddleware(_UrlGate, BaseSpiderMiddleware):
             )
             return None
         if holder := RunClaims.take(keys, self.owner):
+            RunClaims.follow(keys, keys)
             self.not_sent(
                 "incremental/claimed", "skipped %s: fetched in this run by %s", request.url, holder
             )
@@ -323,7 +344,9 @@ class SkipStoredMiddleware(_UrlGate, BaseSpiderMiddleware):
         if adapter.get("publisher_url"):
             urls.append(adapter["publisher_url"])
         known = set(url_keys(url, adapter.get("canonical_url"), adapter.get("request_url")))
-        aliases = [k for k in url_keys(url, aliases=urls) if k not in known]
+        keys = url_keys(url, aliases=urls)
+        keys += sorted(RunClaims.take_followers([*keys, *known]))
+        aliases = [k for k in dict.fromkeys(keys) if k not in known]
         if aliases:
             outcomes.record_aliases(article_id, aliases, adapter.get("fetched_at"))
             self.crawler.stats.inc_value("incremental/aliases", len(aliases))
@@ -351,6 +374,7 @@ class SkipStoredMiddleware(_UrlGate, BaseSpiderMiddleware):
         outcomes = self.outcomes()
         if outcomes is None:
             return
+        keys = [*keys, *sorted(RunClaims.take_followers(keys))]
         outcomes.record_drop(keys, url=url, reason=reason, entry=entry_signature(request))
         self.crawler.stats.inc_value("incremental/dropped")
 
@@ -396,6 +420,7 @@ class RedirectGateMiddleware(_UrlGate):
             )
             raise KnownPage(f"{request.url}: dropped ({reason})")
         if holder := RunClaims.take([key], self.owner):
+            RunClaims.follow([key], before)
             self.not_sent(
                 "incremental/claimed", "skipped %s: fetched in this run by %s", request.url, holder
             )
