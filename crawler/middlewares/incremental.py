@@ -99,15 +99,25 @@ class KnownPage(IgnoreRequest):
     downloaded again (``article_failed`` leaves it uncounted)."""
 
 
+def fetch_mode(request: Request) -> str:
+    """How a request fetches its page: ``rendered`` (in Chromium) or ``""`` (plain). A
+    page that is not an article when fetched plain may be one once rendered."""
+    return "rendered" if request.meta.get("playwright") else ""
+
+
 def entry_signature(request: Request | None) -> str | None:
     """A short hash of the feed or sitemap entry that linked an article request (its
-    title, date, authors, summary), ``None`` for a bare link: a changed entry is worth
-    fetching a once-dropped page again."""
-    entry = request.cb_kwargs.get("entry") if request is not None else None
-    fallback = entry.get("fallback") if isinstance(entry, dict) else None
-    if not fallback:
+    title, date, authors, summary) and of how it is fetched; ``None`` for a bare link
+    fetched plain. A changed entry, or a rendered fetch, is worth trying a once-dropped
+    page again."""
+    if request is None:
         return None
-    text = json.dumps(fallback, sort_keys=True, ensure_ascii=False, default=str)
+    entry = request.cb_kwargs.get("entry")
+    fallback = entry.get("fallback") if isinstance(entry, dict) else None
+    mode = fetch_mode(request)
+    if not fallback and not mode:
+        return None
+    text = json.dumps([fallback or None, mode], sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]  # noqa: S324 - not security
 
 
@@ -124,9 +134,10 @@ class RunClaims:
     crawlall`` runs all sites in one): the first request for a key takes it, a later one (a
     tracking variant, the same page linked by another site) is not sent. Scrapy's duplicate
     filter is per spider and compares exact URLs; this is per process and compares keys.
+    A rendered and a plain fetch of one page do not stand in for each other (``mode``).
     Claims live while a spider is open and are forgotten when the last one closes."""
 
-    keys: ClassVar[dict[str, str]] = {}
+    keys: ClassVar[dict[tuple[str, str], str]] = {}
     followers: ClassVar[dict[str, set[str]]] = {}
     """Keys of links skipped because their page was claimed, by the claimed key: they
     become keys of that page's story (or of its drop) once its outcome is known."""
@@ -144,23 +155,23 @@ class RunClaims:
             cls.followers.clear()
 
     @classmethod
-    def take(cls, keys: Iterable[str], owner: str) -> str | None:
-        """Claim ``keys`` for ``owner``; the owner that holds one of them already, else
-        ``None``. Outside an open crawl nothing is claimed."""
-        keys = list(keys)
+    def take(cls, keys: Iterable[str], owner: str, mode: str = "") -> str | None:
+        """Claim ``keys`` for ``owner`` fetching in ``mode``; the owner that holds one of
+        them already, else ``None``. Outside an open crawl nothing is claimed."""
+        claims = [(mode, k) for k in keys]
         if cls.open_spiders <= 0:
             return None
-        for key in keys:
-            if key in cls.keys:
-                return cls.keys[key]
-        for key in keys:
-            cls.keys[key] = owner
+        for claim in claims:
+            if claim in cls.keys:
+                return cls.keys[claim]
+        for claim in claims:
+            cls.keys[claim] = owner
         return None
 
     @classmethod
-    def follow(cls, claimed: Iterable[str], keys: Iterable[str]) -> None:
+    def follow(cls, claimed: Iterable[str], keys: Iterable[str], mode: str = "") -> None:
         """Let ``keys`` (a skipped link) share the outcome of the claimed keys' page."""
-        claimed = [k for k in claimed if k in cls.keys]
+        claimed = [k for k in claimed if (mode, k) in cls.keys]
         extra = set(keys) - set(claimed)
         if claimed and extra:
             cls.followers.setdefault(claimed[0], set()).update(extra)
@@ -316,8 +327,8 @@ class SkipStoredMiddleware(_UrlGate, BaseSpiderMiddleware):
                 "incremental/skipped_dropped", "skipped %s: dropped (%s)", request.url, reason
             )
             return None
-        if holder := RunClaims.take(keys, self.owner):
-            RunClaims.follow(keys, keys)
+        if holder := RunClaims.take(keys, self.owner, fetch_mode(request)):
+            RunClaims.follow(keys, keys, fetch_mode(request))
             self.not_sent(
                 "incremental/claimed", "skipped %s: fetched in this run by %s", request.url, holder
             )
@@ -419,8 +430,8 @@ class RedirectGateMiddleware(_UrlGate):
                 "incremental/skipped_dropped", "skipped %s: dropped (%s)", request.url, reason
             )
             raise KnownPage(f"{request.url}: dropped ({reason})")
-        if holder := RunClaims.take([key], self.owner):
-            RunClaims.follow([key], before)
+        if holder := RunClaims.take([key], self.owner, fetch_mode(request)):
+            RunClaims.follow([key], before, fetch_mode(request))
             self.not_sent(
                 "incremental/claimed", "skipped %s: fetched in this run by %s", request.url, holder
             )
