@@ -22,6 +22,7 @@ from crawler.middlewares.incremental import (
     KnownPage,
     RedirectGateMiddleware,
     SkipStoredMiddleware,
+    entry_changed,
     entry_signature,
     revisit_due,
 )
@@ -347,6 +348,20 @@ def _entry_request(url: str, title: str) -> Request:
     return Request(url, meta={"article": True}, cb_kwargs={"entry": {"fallback": {"title": title}}})
 
 
+def test_entry_changed():
+    feed = entry_signature(_entry_request("https://h.example/a", "Teaser"))
+    edited = entry_signature(_entry_request("https://h.example/a", "Teaser, updated"))
+    bare = entry_signature(_article("https://h.example/a"))
+    rendered = entry_signature(_article("https://h.example/a", playwright=True))
+    assert bare is None
+    assert not entry_changed(feed, feed)
+    assert entry_changed(feed, edited)
+    assert not entry_changed(feed, bare)  # a listing's link says nothing about a change
+    assert not entry_changed(bare, feed)
+    assert entry_changed(bare, rendered)
+    assert entry_changed(rendered, feed)
+
+
 def test_a_dropped_page_waits_for_a_changed_entry_or_the_retry_age(tmp_path):
     settings = {"DB_PATH": str(tmp_path / "news.db")}
     memory = SqliteUrlMemory.acquire(tmp_path / "news.db")
@@ -365,9 +380,11 @@ def test_a_dropped_page_waits_for_a_changed_entry_or_the_retry_age(tmp_path):
     try:
         same = _entry_request("https://herald.example/a/teaser?utm_source=x", "Teaser")
         assert mw.get_processed_request(same, None) is None
+        bare = _article("https://herald.example/a/teaser")
+        assert mw.get_processed_request(bare, None) is None
         changed = _entry_request("https://herald.example/a/teaser", "Teaser, now the full story")
         assert mw.get_processed_request(changed, None) is changed
-        assert crawler.stats.get_value("incremental/skipped_dropped") == 1
+        assert crawler.stats.get_value("incremental/skipped_dropped") == 2
     finally:
         mw.spider_closed(None)
     crawler = get_crawler(settings_dict={**settings, "INCREMENTAL_DROPPED_RETRY_DAYS": 1e-9})

@@ -106,19 +106,30 @@ def fetch_mode(request: Request) -> str:
 
 
 def entry_signature(request: Request | None) -> str | None:
-    """A short hash of the feed or sitemap entry that linked an article request (its
-    title, date, authors, summary) and of how it is fetched; ``None`` for a bare link
-    fetched plain. A changed entry, or a rendered fetch, is worth trying a once-dropped
-    page again."""
+    """What a dropped page is remembered with: a short hash of the feed or sitemap entry
+    that linked it (title, date, authors, summary), after ``rendered:`` when the page is
+    fetched in Chromium; ``None`` for a bare link fetched plain."""
     if request is None:
         return None
     entry = request.cb_kwargs.get("entry")
     fallback = entry.get("fallback") if isinstance(entry, dict) else None
+    digest = ""
+    if fallback:
+        text = json.dumps(fallback, sort_keys=True, ensure_ascii=False, default=str)
+        digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]  # noqa: S324 - a key
     mode = fetch_mode(request)
-    if not fallback and not mode:
-        return None
-    text = json.dumps([fallback or None, mode], sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]  # noqa: S324 - not security
+    return f"{mode}:{digest}" if mode else digest or None
+
+
+def entry_changed(before: str | None, now: str | None) -> bool:
+    """Whether a dropped page is worth fetching again by its link: it is now fetched the
+    other way (rendered or plain), or both links are feed entries and the entry changed. A
+    bare link (a listing's) says nothing about a change."""
+    mode_before, _, digest_before = (before or "").rpartition(":")
+    mode_now, _, digest_now = (now or "").rpartition(":")
+    if mode_before != mode_now:
+        return True
+    return bool(digest_before and digest_now and digest_before != digest_now)
 
 
 def chain_urls(request: Request) -> list[str]:
@@ -262,7 +273,9 @@ class _UrlGate(_StoreUser["UrlMemory"]):
             if (found := outcomes.dropped(key)) is None:
                 continue
             reason, was_entry, last_seen = found
-            if was_entry != entry or revisit_due(last_seen, self.config.dropped_retry_days):
+            if entry_changed(was_entry, entry) or revisit_due(
+                last_seen, self.config.dropped_retry_days
+            ):
                 return None
             return reason
         return None
