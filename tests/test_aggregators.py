@@ -396,3 +396,20 @@ def test_shipped_aggregator_sites():
     )
     if not NAVER.get("enabled", True):
         assert "robots.txt" in NAVER["notes"]
+
+
+def test_google_news_ids_beyond_the_article_budget_are_left_for_a_later_run(sites, google, db):
+    result = scrapy(
+        "crawl", "aggregator", "-a", f"url={google.base_url}/rss/search?q=korea",
+        "-a", "max_articles=2", "-s", f"GNEWS_BASE_URL={google.base_url}",
+        "-s", "GNEWS_DECODE_DELAY=0", db=db,
+    )  # fmt: skip
+    _ok(result)
+    ids = google.ids
+    # The old id costs nothing; of the five new ones, the first two are decoded.
+    pages = [p.removeprefix("/rss/articles/") for p in google.paths() if "/articles/" in p]
+    assert pages == [ids["coffee"], ids["gone"]]
+    stats = _stats(db)
+    assert stats["aggregator/gnews/deferred"] == 3
+    assert "none of its" not in result.stderr
+    assert len(rows(db, "SELECT id FROM articles")) == 2

@@ -199,7 +199,9 @@ class AggregatorSpider(NewsSpider):
     async def parse(self, response: Response, page: int = 1) -> AsyncIterator[scrapy.Request]:
         candidates, selected = self.candidates(response)
         google = [u for u, _, _ in candidates if self.gnews.is_link(u)]
-        resolved = await self.gnews.resolve(google) if google else {}
+        resolved: dict[str, Resolution] = {}
+        if google:
+            resolved = await self.gnews.resolve(google, limit=self.article_budget_left)
         self._report_unresolved(response.url, resolved)
         entries_out = []
         position = 0
@@ -260,12 +262,13 @@ class AggregatorSpider(NewsSpider):
     def _report_unresolved(self, source: str, resolved: dict[str, Resolution]) -> None:
         """A warning for Google News links that could not be resolved; an error (so the
         run shows as failed in ``scrapy report``) when none of them could."""
-        failed = Counter(r.reason for r in resolved.values() if r.url is None)
+        tried = [r for r in resolved.values() if r.how != "deferred"]
+        failed = Counter(r.reason for r in tried if r.url is None)
         if not failed:
             return
         reasons = ", ".join(f"{reason} {n}" for reason, n in failed.most_common())
         missing = sum(failed.values())
-        if missing == len(resolved):
+        if missing == len(tried):
             self.logger.error(
                 "feed %s: none of its %d Google News links could be resolved to the "
                 "publisher (%s); the unofficial link format may have changed",
@@ -278,7 +281,7 @@ class AggregatorSpider(NewsSpider):
                 "feed %s: %d of %d Google News links not resolved (%s)",
                 source,
                 missing,
-                len(resolved),
+                len(tried),
                 reasons,
             )
 

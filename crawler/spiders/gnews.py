@@ -202,15 +202,15 @@ class Resolution:
     url: str | None
     reason: str | None = None
     how: str = "cached"
-    """``offline`` (the id carried it), ``decoded`` (the endpoint), ``cached``, or for a
-    failure ``failed``."""
+    """``offline`` (the id carried it), ``decoded`` (the endpoint), ``cached``; without a
+    URL ``failed``, or ``deferred`` (beyond this run's budget: not an error)."""
 
 
 class GoogleNewsLinks:
     """Resolves the Google News links of one aggregator spider (see the module docstring).
 
     Stats: ``aggregator/gnews/offline``, ``aggregator/gnews/decoded``,
-    ``aggregator/gnews/cached``, ``aggregator/unresolved`` and
+    ``aggregator/gnews/cached``, ``aggregator/gnews/deferred``, ``aggregator/unresolved`` and
     ``aggregator/unresolved/<reason>`` (``no_signature``: the article page had none;
     ``not_decoded``: the endpoint gave no URL; ``http_<status>``, ``robots``, ...).
     """
@@ -236,8 +236,11 @@ class GoogleNewsLinks:
         """Whether ``url`` is on the Google News host (an interstitial, never an article)."""
         return urlsplit(url).netloc.lower() in self.hosts
 
-    async def resolve(self, links: list[str]) -> dict[str, Resolution]:
-        """A ``Resolution`` for each Google News link of ``links``."""
+    async def resolve(self, links: list[str], *, limit: int | None = None) -> dict[str, Resolution]:
+        """A ``Resolution`` for each Google News link of ``links``. Ids known from an earlier
+        run or carrying their URL cost nothing; of the others, the first ``limit`` are
+        decoded (the site's article budget: ``max_articles``) and the rest are left for a
+        later run (``aggregator/gnews/deferred``)."""
         results: dict[str, Resolution] = {}
         pending: dict[str, list[str]] = {}
         for link in dict.fromkeys(links):
@@ -253,6 +256,11 @@ class GoogleNewsLinks:
             else:
                 pending.setdefault(article, []).append(link)
         articles = list(pending)
+        if limit is not None and len(articles) > max(limit, 0):
+            for article in articles[max(limit, 0) :]:
+                for link in pending[article]:
+                    results[link] = Resolution(None, "deferred", how="deferred")
+            articles = articles[: max(limit, 0)]
         for start in range(0, len(articles), self.batch_size):
             batch = articles[start : start + self.batch_size]
             decoded = await self._decode(batch, {a: pending[a][0] for a in batch})
@@ -260,7 +268,7 @@ class GoogleNewsLinks:
                 for link in pending[article]:
                     results[link] = decoded[article]
         for resolution in results.values():
-            if resolution.url:
+            if resolution.url or resolution.how == "deferred":
                 self.stats.inc_value(f"aggregator/gnews/{resolution.how}")
             else:
                 self.stats.inc_value("aggregator/unresolved")
