@@ -413,3 +413,26 @@ def test_google_news_ids_beyond_the_article_budget_are_left_for_a_later_run(site
     assert stats["aggregator/gnews/deferred"] == 3
     assert "none of its" not in result.stderr
     assert len(rows(db, "SELECT id FROM articles")) == 2
+
+
+def test_two_google_news_feeds_of_one_crawlall_decode_each_id_once(sites, google, db, tmp_path):
+    sites_file = tmp_path / "sites.toml"
+    sites_file.write_text(
+        "".join(
+            f'[[site]]\nname = "gnews-{q}"\nkind = "aggregator"\n'
+            f'start_urls = ["{google.base_url}/rss/search?q={q}"]\n\n'
+            for q in ("korea", "seoul")
+        ),
+        encoding="utf-8",
+    )
+    result = scrapy(
+        "crawlall", "--sites", str(sites_file), "-s", f"GNEWS_BASE_URL={google.base_url}",
+        "-s", "GNEWS_DECODE_DELAY=0.05", db=db,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    asked = Counter(p.removeprefix("/rss/articles/") for p in google.paths() if "/articles/" in p)
+    for name in ("coffee", "housing", "coffee-again", "unknown"):
+        assert asked[google.ids[name]] == 1, name
+    served = Counter(sites.sites["pub"].requests)
+    assert (served[CHIPS], served[COFFEE], served[HOUSING]) == (1, 1, 1)
+    assert len(rows(db, "SELECT id FROM articles")) == 3

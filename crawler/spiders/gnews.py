@@ -217,6 +217,8 @@ class GoogleNewsLinks:
 
     _ready_at: ClassVar[float] = 0.0
     """Monotonic time of the next decode request of the process (``GNEWS_DECODE_DELAY``)."""
+    _in_flight: ClassVar[dict[str, asyncio.Future[Resolution]]] = {}
+    """Ids being decoded by a crawl of the process: another site's feed waits for them."""
 
     def __init__(self, spider: Spider, cache: LinkTargets | None, retry_days: float) -> None:
         settings = spider.crawler.settings
@@ -243,6 +245,7 @@ class GoogleNewsLinks:
         later run (``aggregator/gnews/deferred``)."""
         results: dict[str, Resolution] = {}
         pending: dict[str, list[str]] = {}
+        waiting: dict[str, list[str]] = {}
         for link in dict.fromkeys(links):
             article = article_id(link, self.hosts)
             if article is None:
@@ -250,6 +253,8 @@ class GoogleNewsLinks:
             known = self._cached(article)
             if known is not None:
                 results[link] = known
+            elif article in self._in_flight:
+                waiting.setdefault(article, []).append(link)
             elif url := decode_offline(article):
                 self._remember(article, url)
                 results[link] = Resolution(url, how="offline")
@@ -267,6 +272,13 @@ class GoogleNewsLinks:
             for article in batch:
                 for link in pending[article]:
                     results[link] = decoded[article]
+        for article, waiting_links in waiting.items():
+            if (future := self._in_flight.get(article)) is not None:
+                resolution = await asyncio.shield(future)
+            else:  # decoded meanwhile
+                resolution = self._cached(article) or Resolution(None, "not_decoded", how="failed")
+            for link in waiting_links:
+                results[link] = resolution
         for resolution in results.values():
             if resolution.url or resolution.how == "deferred":
                 self.stats.inc_value(f"aggregator/gnews/{resolution.how}")
@@ -293,6 +305,21 @@ class GoogleNewsLinks:
             self.cache.put(LINK_PREFIX + article, target, reason=reason)
 
     async def _decode(self, batch: list[str], links: dict[str, str]) -> dict[str, Resolution]:
+        """``_decode_batch``, announced to the other crawls of the process meanwhile."""
+        loop = asyncio.get_running_loop()
+        futures = {a: self._in_flight.setdefault(a, loop.create_future()) for a in batch}
+        out: dict[str, Resolution] = {}
+        try:
+            out = await self._decode_batch(batch, links)
+            return out
+        finally:
+            for article, future in futures.items():
+                self._in_flight.pop(article, None)
+                if not future.done():
+                    failed = Resolution(None, "not_decoded", how="failed")
+                    future.set_result(out.get(article, failed))
+
+    async def _decode_batch(self, batch: list[str], links: dict[str, str]) -> dict[str, Resolution]:
         """Signatures of each id's article page, then one POST for those that have one."""
         out: dict[str, Resolution] = {}
         signed: list[tuple[str, str, str]] = []
@@ -333,8 +360,6 @@ class GoogleNewsLinks:
         """The response to ``request`` through the crawl's downloader, or why there is none
         (``http_<status>``, ``robots``, ``timeout`` ...)."""
         await self._wait_turn()
-        request.meta["gnews_decode"] = True
-        request.dont_filter = True
         try:
             response = await self.spider.crawler.engine.download_async(request)
         except Exception as exc:  # noqa: BLE001 - every download failure is a reason
