@@ -24,6 +24,7 @@ from crawler.limits import (
     bounded_extract,
     extract_in_worker,
 )
+from crawler.middlewares.incremental import KnownPage
 from crawler.pool import offload, pool_active
 from crawler.sites import Site, SitesError, parse_site
 
@@ -236,6 +237,8 @@ class NewsSpider(scrapy.Spider):
         return {"playwright": True, "playwright_page_methods": methods}
 
     def article_failed(self, failure: Failure) -> None:
+        if failure.check(KnownPage):  # a redirect to a known page: not a failure
+            return
         request = failure.request
         reason = failure_reason(failure)
         self.crawler.stats.inc_value(f"article/failed/{reason}")
@@ -260,10 +263,8 @@ class NewsSpider(scrapy.Spider):
             "fetched_at": utcnow(),
             "status": response.status,
             "content_type": content_type,
-            "request_url": response.request.url if response.request else None,
+            "request_url": _requested_url(response),
         }
-        if base["request_url"] == response.url:
-            base["request_url"] = None
         if not _is_html(response, content_type):
             yield ArticleItem(url=response.url, domain=url_domain(response.url), **base)
             return
@@ -319,6 +320,14 @@ async def wait_softly(page: Page, selector: str, timeout_ms: float) -> None:
         await page.wait_for_selector(selector, state="attached", timeout=timeout_ms)
     except PlaywrightTimeoutError:
         logger.warning("%s: %r not found after %.0f ms", page.url, selector, timeout_ms)
+
+
+def _requested_url(response: Response) -> str | None:
+    """The URL first requested for ``response``'s page, when redirects changed it."""
+    if response.request is None:
+        return None
+    first = (response.request.meta.get("redirect_urls") or [response.request.url])[0]
+    return None if first == response.url else first
 
 
 def _is_html(response: Response, content_type: str | None) -> bool:

@@ -50,6 +50,8 @@ ARTICLE_COLUMNS = (
     "source_url",
     "via",
     "via_position",
+    "publisher",
+    "publisher_url",
     "fallback",
     "content_type",
     "encoding",
