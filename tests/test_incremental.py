@@ -360,6 +360,10 @@ def test_entry_changed():
     assert not entry_changed(bare, feed)
     assert entry_changed(bare, rendered)
     assert entry_changed(rendered, feed)
+    # A hostile feed's lone surrogate hashes like any other text.
+    odd = entry_signature(_entry_request("https://h.example/a", "Teaser \ud800"))
+    assert odd
+    assert odd != feed
 
 
 def test_a_dropped_page_waits_for_a_changed_entry_or_the_retry_age(tmp_path):

@@ -116,7 +116,8 @@ def entry_signature(request: Request | None) -> str | None:
     digest = ""
     if fallback:
         text = json.dumps(fallback, sort_keys=True, ensure_ascii=False, default=str)
-        digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]  # noqa: S324 - a key
+        # A hostile feed can carry lone surrogates: they hash as they came, never raise.
+        digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]  # noqa: S324
     mode = fetch_mode(request)
     return f"{mode}:{digest}" if mode else digest or None
 
