@@ -14,7 +14,7 @@ import trafilatura
 from crawler.extract import body, extract_article
 from crawler.extract.body import _OPTIONS, caption_keys, extract_body, is_superset, parse_html
 from crawler.extract.coverage import coverage
-from crawler.extract.prune import is_box, prune
+from crawler.extract.prune import is_box, is_caption, is_screen_reader_only, prune
 from crawler.extract.structured import PageData, json_values, same_headline
 from pipelines.clean import clean_text
 from tests.conftest import FIXTURES
@@ -182,7 +182,58 @@ def test_fact_and_info_boxes_are_named_by_class_in_any_case():
     )
     assert [is_box(e) for e in page] == [True, True, True, False, False, False, False]
     assert prune(page) == 3
-    assert page.text_content() == "defg"
+    assert page.text_content().split() == ["defg"]
+
+
+def test_image_captions_inside_the_article_go():
+    html = _page("captions")
+    assert "Cars cross the harbour bridge" in _trafilatura_alone(html)
+    text = extract_body(html, URL)
+    assert "Cars cross" not in text
+    assert "Photo: Ann Moss" not in text
+    assert "Repair crews" not in text
+    paragraphs = text.split("\n\n")[1:]
+    assert [p.split()[:2] for p in paragraphs] == [
+        ["The", "harbour"],
+        ["Engineers", "replaced"],
+        ["The", "council"],
+        ["Ferries", "that"],
+    ]
+    assert paragraphs[-1].endswith("usual timetable next week.")
+
+
+def test_captions_are_named_by_tag_or_class_and_caption_sized():
+    long = "A paragraph of the story itself. " * 30
+    page = lxml.html.fromstring(
+        "<div><figcaption>a</figcaption><p class='wp-caption-text'>b</p>"
+        "<div class='Image-Caption'>c</div><div class='articleHeader hasCaption'>d</div>"
+        f"<div class='caption'>{long}</div><p class='capital'>f</p></div>"
+    )
+    assert [is_caption(e) for e in page] == [True, True, True, False, False, False]
+    assert prune(page) == 3
+    assert page.text_content().strip().startswith("dA paragraph")
+    assert page.text_content().endswith("f")
+
+
+def test_screen_reader_only_text_goes_and_the_words_around_it_stay_apart():
+    html = _page("screen_reader")
+    alone = _trafilatura_alone(html)
+    assert "opens in a new window" in alone
+    assert "springMore evening" in alone
+    text = extract_body(html, URL)
+    assert "opens in a new window" not in text
+    assert "More evening events planned" not in text
+    assert "(see the results)" in text
+    assert "Hours Sundays will run" in text
+
+
+def test_screen_reader_only_classes():
+    page = lxml.html.fromstring(
+        "<div><span class='sr-only'>a</span><span class='u-Visually-Hidden'>b</span>"
+        "<span class='screen-reader-text'>c</span><span class='hidden'>d</span>"
+        "<span class='screen-title'>e</span></div>"
+    )
+    assert [is_screen_reader_only(e) for e in page] == [True, True, True, False, False]
 
 
 def test_paragraph_opening_with_an_empty_bold_element_is_kept():

@@ -40,10 +40,14 @@ def is_link_list(element: HtmlElement) -> bool:
     return links >= LINK_LIST_MIN_SHARE * len(items)
 
 
+# Elements with a class attribute: one XPath pass, then the class names are read in Python
+# (cheaper than one translate() per element and word in XPath).
+_CLASSED = lxml.etree.XPath("//*[@class]")
+_FIGCAPTIONS = lxml.etree.XPath("//figcaption")
+_CONTAINERS = frozenset(("html", "body", "main", "article"))
+
 # Fact and info boxes: background set apart from the story (a class naming them, in any
-# case; "fakta" and "fakten" in Nordic and German newsrooms). XPath finds the elements whose
-# class holds "ox" in any case, with one translate() per element; Python checks the words.
-_BOX_CANDIDATES = lxml.etree.XPath("//*[contains(translate(@class, 'OX', 'ox'), 'ox')]")
+# case; "fakta" and "fakten" in Nordic and German newsrooms).
 _BOX_LOWER = str.maketrans("FACTBOXINF", "factboxinf")
 _BOX_WORDS = ("factbox", "fact-box", "infobox", "info-box")
 _BOX_WORDS_AS_IS = ("faktabox", "faktenbox")
@@ -56,15 +60,63 @@ def is_box(element: HtmlElement) -> bool:
     return any(w in lowered for w in _BOX_WORDS) or any(w in classes for w in _BOX_WORDS_AS_IS)
 
 
+# Image and video captions: <figcaption>, or an element whose class names a caption
+# ("caption", "wp-caption-text", "image-caption"; not "hasCaption", a container's flag).
+CAPTION_MAX_CHARS = 600
+"""A caption is a sentence or two: a longer element of a caption class is left alone."""
+_NOT_CAPTION_PREFIXES = ("has", "with", "no")
+
+
+def is_caption(element: HtmlElement) -> bool:
+    """Whether ``element`` is a ``<figcaption>`` or its class names a caption, and its text
+    is caption-sized."""
+    if element.tag != "figcaption":
+        words = (element.get("class") or "").lower().split()
+        if not any("caption" in w and not w.startswith(_NOT_CAPTION_PREFIXES) for w in words):
+            return False
+    return _text_length(element) <= CAPTION_MAX_CHARS
+
+
+# Text for screen readers only, hidden on screen by the utility classes of CSS frameworks and
+# CMSs (Bootstrap "sr-only" / "visually-hidden", WordPress "screen-reader-text"): a headline
+# repeated for an icon link, "opens in a new window", the labels of share buttons.
+_HIDDEN_WORDS = ("sr-only", "visually-hidden", "visuallyhidden", "screen-reader", "screenreader")
+
+
+def is_screen_reader_only(element: HtmlElement) -> bool:
+    """Whether ``element``'s class hides it from the screen (screen readers only)."""
+    classes = (element.get("class") or "").lower()
+    return any(w in classes for w in _HIDDEN_WORDS)
+
+
 def prune(tree: HtmlElement) -> int:
-    """Remove the link lists and fact boxes of ``tree`` (in place); the number removed."""
+    """Remove the link lists, fact boxes, captions and screen-reader-only text of ``tree``
+    (in place); the number removed."""
     doomed = [element for element in _LISTS(tree) if is_link_list(element)]
-    doomed += [
-        e
-        for e in _BOX_CANDIDATES(tree)
-        if e.tag not in ("html", "body", "main", "article") and is_box(e)
-    ]
+    doomed += [e for e in _FIGCAPTIONS(tree) if is_caption(e)]
+    for element in _CLASSED(tree):
+        classes = element.get("class").lower()
+        box = "ox" in classes and element.tag not in _CONTAINERS and is_box(element)
+        caption = "caption" in classes and element.tag != "figcaption" and is_caption(element)
+        if box or caption or any(w in classes for w in _HIDDEN_WORDS):
+            doomed.append(element)
     for element in doomed:
         if element.getparent() is not None:
-            element.drop_tree()
+            _drop(element)
     return len(doomed)
+
+
+def _drop(element: HtmlElement) -> None:
+    """Remove ``element`` but not its tail; a space takes its place when a word follows, so
+    the words on either side stay apart ("Overline<span class='sr-only'>: </span><span>
+    Headline</span>" -> "Overline Headline")."""
+    following = element.tail
+    if not following:
+        after = element.getnext()
+        if after is not None and isinstance(after.tag, str):
+            following = next((t for t in after.itertext() if t), "")
+        elif after is not None:  # a comment or processing instruction
+            following = after.tail
+    if following and following[0].isalnum():
+        element.tail = " " + (element.tail or "")
+    element.drop_tree()
