@@ -185,6 +185,15 @@ def test_fact_and_info_boxes_are_named_by_class_in_any_case():
     assert page.text_content().split() == ["defg"]
 
 
+def test_a_box_marked_up_as_an_article_inside_the_article_goes_the_article_stays():
+    page = lxml.html.fromstring(
+        "<html><body><article class='story infobox-layout'><p>story</p>"
+        "<article class='article-body-infobox'><p>note</p></article></article></body></html>"
+    )
+    assert prune(page) == 1
+    assert page.text_content().split() == ["story"]
+
+
 def test_image_captions_inside_the_article_go():
     html = _page("captions")
     assert "Cars cross the harbour bridge" in _trafilatura_alone(html)

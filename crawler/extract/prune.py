@@ -89,6 +89,14 @@ def is_screen_reader_only(element: HtmlElement) -> bool:
     return any(w in classes for w in _HIDDEN_WORDS)
 
 
+def _boxable(element: HtmlElement) -> bool:
+    """Whether ``element`` may be removed as a box: not a page's container, except an
+    ``<article>`` inside another ``<article>`` (a box the story's markup sets apart)."""
+    if element.tag not in _CONTAINERS:
+        return True
+    return element.tag == "article" and any(a.tag == "article" for a in element.iterancestors())
+
+
 def prune(tree: HtmlElement) -> int:
     """Remove the link lists, fact boxes, captions and screen-reader-only text of ``tree``
     (in place); the number removed."""
@@ -96,7 +104,7 @@ def prune(tree: HtmlElement) -> int:
     doomed += [e for e in _FIGCAPTIONS(tree) if is_caption(e)]
     for element in _CLASSED(tree):
         classes = element.get("class").lower()
-        box = "ox" in classes and element.tag not in _CONTAINERS and is_box(element)
+        box = "ox" in classes and _boxable(element) and is_box(element)
         caption = "caption" in classes and element.tag != "figcaption" and is_caption(element)
         if box or caption or any(w in classes for w in _HIDDEN_WORDS):
             doomed.append(element)
