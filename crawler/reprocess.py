@@ -130,9 +130,9 @@ class DuplicateCheck:
     def text_hash(self, text: str) -> str | None:
         return self.dedupe.fingerprint(text, self.config).text_hash if text else None
 
-    def earlier_duplicate(self, article_id: int, text: str) -> Any:
+    def earlier_duplicate(self, article_id: int, text: str, title: str | None = None) -> Any:
         """The dedupe ``Verdict`` naming an earlier story, or ``None``."""
-        fp = self.dedupe.fingerprint(text, self.config)
+        fp = self.dedupe.fingerprint(text, self.config, title=title)
         return self.dedupe.find_duplicate(
             fp, [], _EarlierStories(self.index, article_id), self.config
         )
@@ -165,6 +165,9 @@ class _EarlierStories:
 
     def story_text(self, article_id: int) -> str | None:
         return self.index.story_text(article_id)
+
+    def story_title(self, article_id: int) -> str | None:
+        return self.index.story_title(article_id)
 
 
 @dataclass
@@ -319,7 +322,7 @@ def _one(
         outcome.unchanged += 1
     if not (dupes.active and text):
         return
-    verdict = dupes.earlier_duplicate(article_id, text)
+    verdict = dupes.earlier_duplicate(article_id, text, new["title"])
     if verdict is None or stored.pages.duplicate_recorded(row["url"], verdict.article_id):
         return
     outcome.new_duplicates.append(

@@ -7,8 +7,10 @@ import json
 import logging
 from pathlib import Path
 
+from typing import Any
+
 import pytest
-from scrapy.exceptions import NotConfigured
+from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
@@ -21,6 +23,7 @@ from pipelines.clean import (
     boilerplate_candidates,
     clean_text,
     default_rules,
+    is_long_line,
     line_key,
     load_rules,
     parse_rules,
@@ -346,17 +349,30 @@ def test_learned_boilerplate_pure_function():
     assert clean_text(text).removed == []
     result = clean_text(text, boilerplate={line_key(PROMO)})
     assert result.removed == [{"text": PROMO, "rule": "learned_boilerplate"}]
-    # only short lines are candidates; a paragraph is never learned
-    candidates = boilerplate_candidates(text + "\n\n" + "word " * 40)
+    # lines up to 80 words are candidates (a longer one needs one story more); a longer
+    # paragraph never is
+    long_line = " ".join(["word"] * 40)
+    candidates = boilerplate_candidates(text + "\n\n" + long_line + "\n\n" + "word " * 90)
     assert line_key(PROMO) in candidates
-    assert all(len(line.split()) <= 20 for line in candidates.values())
+    assert line_key(long_line) in candidates
+    assert is_long_line(long_line) and not is_long_line(PROMO)
+    assert all(len(line.split()) <= 80 for line in candidates.values())
 
 
 def _pipeline(tmp_path: Path, **settings) -> CleanPipeline:
-    crawler = get_crawler(settings_dict={"DB_PATH": str(tmp_path / "news.db"), **settings})
+    settings = {"DB_PATH": str(tmp_path / "news.db"), "VALIDATE_MIN_CHARS": 40, **settings}
+    crawler = get_crawler(settings_dict=settings)
     pipeline = build_from_crawler(CleanPipeline, crawler)
     pipeline.open_spider()
     return pipeline
+
+
+def _through(pipeline: CleanPipeline, item: Any) -> Any:
+    """The item through the clean step and out of the item pipeline (no store step here:
+    the story is known by its cleaned text)."""
+    item = pipeline.process_item(item)
+    pipeline.item_scraped(item)
+    return item
 
 
 def _item(n: int, *, domain: str = "koreawire.example", promo: bool = True) -> ArticleItem:
@@ -368,17 +384,17 @@ def _item(n: int, *, domain: str = "koreawire.example", promo: bool = True) -> A
     )
 
 
-def test_line_on_three_articles_is_removed_on_the_fourth(tmp_path):
+def test_line_on_three_stories_is_removed_on_the_fourth(tmp_path):
     pipeline = _pipeline(tmp_path)
     try:
         for n in (1, 2, 3):
-            item = pipeline.process_item(_item(n))
+            item = _through(pipeline, _item(n))
             assert PROMO in item.text
-        fourth = pipeline.process_item(_item(4))
+        fourth = _through(pipeline, _item(4))
         assert PROMO not in fourth.text
         assert fourth.removed == [{"text": PROMO, "rule": "learned_boilerplate"}]
         # learned per domain: another site's identical line is not touched
-        other = pipeline.process_item(_item(5, domain="other.example"))
+        other = _through(pipeline, _item(5, domain="other.example"))
         assert PROMO in other.text
         stats = pipeline.crawler.stats
         assert stats.get_value("clean/removed/learned_boilerplate") == 1
@@ -387,18 +403,20 @@ def test_line_on_three_articles_is_removed_on_the_fourth(tmp_path):
     # the counts persist in the SQLite file: a new run starts knowing the line
     again = _pipeline(tmp_path)
     try:
-        assert PROMO not in again.process_item(_item(6)).text
+        assert PROMO not in _through(again, _item(6)).text
     finally:
         again.close_spider()
 
 
-def test_never_learns_from_a_single_page(tmp_path):
+def test_never_learns_from_copies_of_one_story(tmp_path):
     pipeline = _pipeline(tmp_path, CLEAN_BOILERPLATE_MIN_ARTICLES=2)
     try:
-        for _ in range(5):  # the same page seen again and again is one article
-            assert PROMO in pipeline.process_item(_item(1)).text
-        assert PROMO in pipeline.process_item(_item(2)).text  # seen on 1 other article
-        assert PROMO not in pipeline.process_item(_item(3)).text  # on 2 others: learned
+        for n in range(5):  # one story at five URLs is one story
+            copy = _item(1)
+            copy.url = f"https://koreawire.example/copy-{n}.html"
+            assert PROMO in _through(pipeline, copy).text
+        assert PROMO in _through(pipeline, _item(2)).text  # seen on 1 other story
+        assert PROMO not in _through(pipeline, _item(3)).text  # on 2 others: learned
     finally:
         pipeline.close_spider()
     with pytest.raises(ValueError, match="at least 2"):
@@ -412,7 +430,7 @@ def test_learning_can_be_switched_off(tmp_path):
     try:
         assert pipeline.boilerplate is None
         for n in range(1, 6):
-            assert PROMO in pipeline.process_item(_item(n)).text
+            assert PROMO in _through(pipeline, _item(n)).text
     finally:
         pipeline.close_spider()
     assert not (tmp_path / "news.db").exists()
@@ -422,8 +440,10 @@ def test_sightings_go_through_the_archive(tmp_path):
     archive = SqliteBoilerplate.acquire(tmp_path / "news.db")
     try:
         for n in (1, 2, 3):
-            archive.record("a.example", f"u{n}", boilerplate_candidates(PROMO), cap=3)
+            archive.record("a.example", f"{n}", boilerplate_candidates(PROMO), cap=3)
+        archive.record("a.example", "3", boilerplate_candidates(PROMO), cap=4)  # same story
         assert archive.frequent("a.example", [line_key(PROMO)], min_articles=3) == {line_key(PROMO)}
+        assert archive.frequent("a.example", [line_key(PROMO)], min_articles=4) == set()
     finally:
         archive.release()
 
@@ -477,17 +497,24 @@ def test_pipeline_counts_nothing_for_a_clean_article(tmp_path):
     assert not any(k.startswith("clean/") for k in pipeline.crawler.stats.get_stats())
 
 
-def test_pipeline_leaves_an_emptied_text_empty_and_logs_it(tmp_path, caplog):
+def test_pipeline_drops_a_text_emptied_by_its_rules(tmp_path, caplog):
+    spam = "Post a Comment\n\nSubscribe"
     pipeline = _pipeline(tmp_path)
     try:
+        with pytest.raises(DropItem, match="too_short after cleaning"):
+            pipeline.process_item(ArticleItem(url="https://x.example/spam", text=spam))
+    finally:
+        pipeline.close_spider()
+    assert pipeline.crawler.stats.get_value("clean/dropped/too_short") == 1
+    # without the validate step, nothing is dropped: the text is left empty, and logged
+    pipeline = _pipeline(tmp_path, VALIDATE_ENABLED=False)
+    try:
         with caplog.at_level(logging.WARNING, logger="pipelines.clean"):
-            item = pipeline.process_item(
-                ArticleItem(url="https://x.example/spam", text="Post a Comment\n\nSubscribe")
-            )
+            item = pipeline.process_item(ArticleItem(url="https://x.example/spam", text=spam))
     finally:
         pipeline.close_spider()
     assert item.text == ""
-    assert item.text_raw == "Post a Comment\n\nSubscribe"
+    assert item.text_raw == spam
     assert "nothing left" in caplog.text
     assert pipeline.crawler.stats.get_value("clean/emptied") == 1
 

@@ -34,6 +34,12 @@ def insert_bands(db: sqlite_utils.Database, article_id: int, band_keys: Iterable
     )
 
 
+def replace_bands(db: sqlite_utils.Database, article_id: int, band_keys: Iterable[int]) -> None:
+    """Replace a story's band keys (its text changed), inside the caller's savepoint."""
+    db.execute("DELETE FROM lsh_bands WHERE article_id = ?", [article_id])
+    insert_bands(db, article_id, band_keys)
+
+
 class SqliteStoryIndex(SqliteStore):
     """The stored stories as the dedupe step looks them up and keeps them indexed.
     Implements ``StoryIndex`` and ``DedupeIndex``.
@@ -70,6 +76,10 @@ class SqliteStoryIndex(SqliteStore):
 
     def story_text(self, article_id: int) -> str | None:
         row = self.db.execute("SELECT text FROM articles WHERE id = ?", [article_id]).fetchone()
+        return row[0] if row else None
+
+    def story_title(self, article_id: int) -> str | None:
+        row = self.db.execute("SELECT title FROM articles WHERE id = ?", [article_id]).fetchone()
         return row[0] if row else None
 
     # -- upkeep ------------------------------------------------------------------------------

@@ -9,9 +9,16 @@ import unicodedata
 from dataclasses import dataclass
 
 CANDIDATE_MAX_WORDS = 20
-"""Learned boilerplate only considers lines of at most this many words ..."""
+"""Learned boilerplate counts lines of at most this many words ..."""
 CANDIDATE_MAX_CHARS = 160
-"""... and characters: template lines (follow us, tip lines, promos), never article paragraphs."""
+"""... and characters (template lines: follow us, tip lines, promos) on the domain's stories
+(``CLEAN_BOILERPLATE_MIN_ARTICLES``) ..."""
+LONG_CANDIDATE_MAX_WORDS = 80
+"""... and longer lines up to this many words ..."""
+LONG_CANDIDATE_MAX_CHARS = 600
+"""... and characters (disclaimers, appeals, pop-up notices written as a paragraph) on one
+story more (``LONG_EXTRA_STORIES``): a paragraph shared verbatim by that many different
+stories is a template, not news."""
 NAV_MAX_WORDS = 15
 """A line without sentence-final punctuation and at most this long reads as navigation."""
 
@@ -73,10 +80,15 @@ def key_form(line: str) -> str:
     return " ".join(_NON_WORD_RE.sub(" ", _APOSTROPHE_RE.sub("", text_form(line))).split())
 
 
+def key_hash(key: str) -> str:
+    """Hash of a ``key_form`` string (64 bits, hex)."""
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=8).hexdigest()
+
+
 def line_key(line: str) -> str:
     """Hash of a line's ``key_form``: the same line modulo case, punctuation, emoji and
-    invisible characters gets the same key (used for learned boilerplate)."""
-    return hashlib.blake2b(key_form(line).encode("utf-8"), digest_size=8).hexdigest()
+    invisible characters gets the same key (used for learned boilerplate and headlines)."""
+    return key_hash(key_form(line))
 
 
 def _is_list_like(text: str) -> bool:
@@ -112,8 +124,8 @@ class _Line:
         """Short enough to be a template line that learned boilerplate may count."""
         return (
             bool(self.key)
-            and self.words <= CANDIDATE_MAX_WORDS
-            and (len(self.text) <= CANDIDATE_MAX_CHARS)
+            and self.words <= LONG_CANDIDATE_MAX_WORDS
+            and len(self.text) <= LONG_CANDIDATE_MAX_CHARS
         )
 
 
@@ -122,6 +134,11 @@ def _split_lines(text: str) -> list[_Line]:
     for para, block in enumerate(text.split("\n\n")):
         lines.extend(_Line.make(para, line) for line in block.split("\n") if line)
     return lines
+
+
+def is_long_line(line: str) -> bool:
+    """A candidate longer than a template line: learned from one story more."""
+    return len(line.split()) > CANDIDATE_MAX_WORDS or len(line) > CANDIDATE_MAX_CHARS
 
 
 def boilerplate_candidates(text: str) -> dict[str, str]:
