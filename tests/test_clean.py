@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-
 from typing import Any
 
 import pytest
@@ -355,7 +354,8 @@ def test_learned_boilerplate_pure_function():
     candidates = boilerplate_candidates(text + "\n\n" + long_line + "\n\n" + "word " * 90)
     assert line_key(PROMO) in candidates
     assert line_key(long_line) in candidates
-    assert is_long_line(long_line) and not is_long_line(PROMO)
+    assert is_long_line(long_line)
+    assert not is_long_line(PROMO)
     assert all(len(line.split()) <= 80 for line in candidates.values())
 
 
