@@ -431,6 +431,34 @@ def find_duplicate(
     return Verdict(NEAR, -neg_id, round(jaccard, 4), round(sim.containment, 4))
 
 
+class EarlierStories:
+    """The archive as ``find_duplicate`` queries it (``StoryIndex``), limited to stories
+    stored before ``article_id`` and without URL keys: a stored story checked again (its
+    text cleaned again, or re-processed) is never its own duplicate, and the first sighting
+    stays the story."""
+
+    def __init__(self, index: StoryIndex, article_id: int) -> None:
+        self.index = index
+        self.article_id = article_id
+
+    def story_for_keys(self, keys: Any) -> int | None:
+        return None
+
+    def story_for_text_hash(self, text_hash: str) -> int | None:
+        found = self.index.story_for_text_hash(text_hash)  # the oldest with that hash
+        return found if found is not None and found < self.article_id else None
+
+    def story_candidates(self, band_keys: Any, *, limit: int) -> list[int]:
+        found = self.index.story_candidates(band_keys, limit=limit + 1)
+        return [c for c in found if c < self.article_id][:limit]
+
+    def story_text(self, article_id: int) -> str | None:
+        return self.index.story_text(article_id)
+
+    def story_title(self, article_id: int) -> str | None:
+        return self.index.story_title(article_id)
+
+
 def rebuild_index(index: DedupeIndex, config: DedupeConfig) -> int:
     """(Re)build the near-duplicate index of every stored story for ``config``'s parameters
     (and fill missing text hashes); returns the number of stories indexed."""

@@ -89,8 +89,8 @@ def test_repost_fixtures_cover_every_family():
     fired = set()
     for name in REPOST_PAGES:
         fired |= {p["rule"] for p in json.loads((CLEAN / f"{name}.json").read_text())["removed"]}
-    # reading time, calls to action, paywalls, appeals, embeds and author notes are news-site
-    # lines (SPAM_LINES, test_author_note_at_the_end_is_removed)
+    # reading time, calls to action, paywalls, appeals, embeds, author notes, cookie notices
+    # and app prompts are news-site lines (SPAM_LINES, test_author_note_at_the_end_is_removed)
     expected = set(default_rules().names) - {
         "reading_time",
         "call_to_action",
@@ -98,6 +98,8 @@ def test_repost_fixtures_cover_every_family():
         "support_appeal",
         "embed_notice",
         "author_bio",
+        "cookie_consent",
+        "app_promo",
     }
     assert expected <= fired, expected - fired
 
@@ -168,6 +170,28 @@ SPAM_LINES = [
     ("Ein Klick für den Datenschutz", "embed_notice"),
     ("Link zum YouTube-Inhalt", "embed_notice"),
     ("Sanctions were tightened at the summit in Brussels. 18.04.2024 | 0:21 min", "embed_notice"),
+    # the separator after a short label may be a colon, a bar, a dash, a guillemet, an arrow
+    ("Trending » Seoul subway fares to rise in June", "related"),
+    ("You may like – Busan film festival opens with record crowds", "related"),
+    ("TOPICS | Economy, Energy", "tags"),
+    ("Image via Yonhap", "photo_credit"),
+    ("Text by Kim Min-ji; edited by Lee Jun-ho", "reporter_contact"),
+    ("[한빛일보] 김민지 기자", "reporter_contact"),
+    (
+        "We and our 812 partners store and/or access information on a device, such as cookies.",
+        "cookie_consent",
+    ),
+    ("By continuing to browse the site you agree to our use of cookies.", "cookie_consent"),
+    ("Accept all cookies", "cookie_consent"),
+    ("Download the KoreaWire app for breaking news alerts", "app_promo"),
+    ("Available on the App Store and Google Play", "app_promo"),
+    ("Ads by Google", "advertisement"),
+    ("Please whitelist this site in your ad blocker to support us.", "popup_ads"),
+    ("Add KoreaWire as a preferred source on Google News", "follow_us"),
+    ("Follow our WhatsApp channel for breaking updates", "social_join"),
+    ("Want stories like this in your inbox? Sign up here.", "newsletter"),
+    ("Spotted an error? Leave a comment below and our editors will fix it.", "comment_widget"),
+    ("Get breaking news alerts on WhatsApp: text JOIN to our number", "social_join"),
 ]
 
 
@@ -223,6 +247,18 @@ def test_head_lines_before_the_first_sentence_are_removed(line, rule):
         "Lesen Sie auch die Stellungnahme des Ministeriums, forderte die Opposition am Montag.",
         "Subscribers to the service will pay more from March, the company said on Tuesday.",
         "Readers who want to support the campaign can donate at any post office, he said.",
+        (
+            "The regulator fined the company for placing cookies on users' devices without "
+            "their consent, officials said."
+        ),
+        "Open the Settings app and tap General to see which version is installed.",
+        "Pop-up ads that users cannot close will be banned from January, the ministry said.",
+        "Entering the zone without permission is prohibited, police said on Monday.",
+        "The story was first reported by the Yonhap wire service on Sunday evening.",
+        "Seoul – North Korea fired two short-range missiles into the sea on Tuesday.",
+        "Apple removed the app from its App Store in China after a request by regulators.",
+        "Kim, who covers North Korea for a Seoul daily, said the reports were unconfirmed.",
+        "Residents were asked to leave a note under the door if they saw the missing dog.",
     ],
 )
 def test_prose_with_trigger_words_survives(sentence):
@@ -528,20 +564,20 @@ def test_not_configured_when_disabled():
 def test_rules_file_setting(tmp_path):
     rules = tmp_path / "rules.toml"
     rules.write_text(
-        "include_default = true\n[families.house_promo]\npatterns = ['get the koreawire app.*']\n",
+        "include_default = true\n[families.house_promo]\npatterns = ['koreawire tv .*']\n",
         encoding="utf-8",
     )
     pipeline = _pipeline(tmp_path, CLEAN_RULES_FILE=str(rules), CLEAN_LEARN=False)
     try:
         item = pipeline.process_item(
-            {"url": "https://x.example/a", "text": ARTICLE.format(line="Get the KoreaWire app!")}
+            {"url": "https://x.example/a", "text": ARTICLE.format(line="KoreaWire TV every Friday")}
         )
         spam = pipeline.process_item(
             {"url": "https://x.example/b", "text": ARTICLE.format(line="Post a Comment")}
         )
     finally:
         pipeline.close_spider()
-    assert item["removed"] == [{"text": "Get the KoreaWire app!", "rule": "house_promo"}]
+    assert item["removed"] == [{"text": "KoreaWire TV every Friday", "rule": "house_promo"}]
     assert spam["removed"][0]["rule"] == "comment_widget"  # the default families still apply
     assert pipeline.crawler.stats.get_value("clean/removed/house_promo") == 1
 

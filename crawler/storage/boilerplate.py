@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from crawler.items import utcnow
 from crawler.storage.connection import SqliteStore, marks
 from crawler.storage.errors import is_fatal
-from crawler.storage.index import replace_bands
+from crawler.storage.index import SqliteStoryIndex, replace_bands
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -100,6 +100,10 @@ class SqliteBoilerplate(SqliteStore):
             row = dict(zip(names, values, strict=True))
             row["removed"] = json.loads(row["removed"] or "[]")
             yield row
+
+    def story_index(self) -> SqliteStoryIndex:
+        """The stored stories as the dedupe step looks them up (and merges them)."""
+        return SqliteStoryIndex(self.connection)
 
     def update_cleaned(
         self,

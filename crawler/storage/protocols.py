@@ -97,26 +97,6 @@ class BoilerplateStore(Protocol):
 
 
 @runtime_checkable
-class CleanedStories(Protocol):
-    """The stories of a run as the clean step cleans them again (``pipelines.clean.reclean``)."""
-
-    def stored_since(self, domain: str, since: str) -> Iterator[dict[str, Any]]:
-        """``id, title, language, text_raw, text, removed`` of ``domain``'s stories fetched
-        at or after ``since``."""
-        ...
-
-    def update_cleaned(
-        self,
-        article_id: int,
-        *,
-        text: str,
-        removed: list[dict[str, str]],
-        text_hash: str | None,
-        band_keys: Iterable[int] | None,
-    ) -> None: ...
-
-
-@runtime_checkable
 class StoryIndex(Protocol):
     """The stored stories as ``pipelines.dedupe.find_duplicate`` looks them up."""
 
@@ -207,3 +187,35 @@ class ArticleStore(Protocol):
     def maybe_flush(self) -> None: ...
 
     def release(self) -> None: ...
+
+
+@runtime_checkable
+class CleanedStories(Protocol):
+    """The stories of a run as the clean step cleans them again (``pipelines.clean.reclean``)."""
+
+    def stored_since(self, domain: str, since: str) -> Iterator[dict[str, Any]]:
+        """``id, title, language, text_raw, text, removed`` of ``domain``'s stories fetched
+        at or after ``since``."""
+        ...
+
+    def update_cleaned(
+        self,
+        article_id: int,
+        *,
+        text: str,
+        removed: list[dict[str, str]],
+        text_hash: str | None,
+        band_keys: Iterable[int] | None,
+    ) -> None: ...
+
+    def story_index(self) -> MergingIndex:
+        """The stored stories as the dedupe step looks them up, able to merge one story
+        into an earlier one."""
+        ...
+
+
+@runtime_checkable
+class MergingIndex(StoryIndex, Protocol):
+    """``StoryIndex`` plus turning a stored story into a sighting of an earlier one."""
+
+    def merge(self, later: int, into: int, *, kind: str, similarity: float) -> bool: ...

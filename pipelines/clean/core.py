@@ -302,7 +302,11 @@ def clean_text(
         family = matcher.first(line, "anywhere")
         if family is not None:
             rule[i] = family.name
-        elif boilerplate and line.candidate and line_key(line.text) in boilerplate:
+        elif (
+            boilerplate
+            and line.candidate
+            and any(key in boilerplate for key in line.learned_keys())
+        ):
             rule[i] = LEARNED
     if titles:
         _drop_other_headlines(lines, rule, titles, title)

@@ -9,13 +9,19 @@ import logging
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from crawler.config import get_bool, get_int, read_config, setting
 from crawler.items import utcnow
 from pipelines.clean.core import CleanResult, clean_text, headline_spans
-from pipelines.clean.lines import boilerplate_candidates, is_long_line, line_key
+from pipelines.clean.lines import (
+    boilerplate_candidates,
+    is_long_line,
+    is_template_key,
+    line_key,
+)
 from pipelines.clean.rules import DOMAIN_RULES, Rules, load_rules
 
 # ItemAdapter (it imports Scrapy), the archive and the pool are imported where the pipeline
@@ -34,8 +40,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 LONG_EXTRA_STORIES = 1
-"""A candidate line longer than a template line (``is_long_line``) needs this many distinct
-stories more than ``CLEAN_BOILERPLATE_MIN_ARTICLES`` before it is learned."""
+"""A candidate line longer than a template line (``is_long_line``), and a line known by its
+template (``template_key``), needs this many distinct stories more than
+``CLEAN_BOILERPLATE_MIN_ARTICLES`` before it is learned."""
 TITLES_PER_DOMAIN = 20_000
 """Headlines of a domain's latest stories read from the archive (lines naming another story)."""
 PENDING_CAP = 10_000
@@ -69,9 +76,12 @@ class CleanConfig:
             min_length = max(0, get_int(settings, "VALIDATE_MIN_CHARS"))
         return read_config(cls, settings, min_articles=min_articles, min_length=min_length)
 
-    def threshold(self, line: str) -> int:
-        """Distinct stories of a domain that make ``line`` boilerplate."""
-        return self.min_articles + (LONG_EXTRA_STORIES if is_long_line(line) else 0)
+    def threshold(self, line_hash: str, line: str) -> int:
+        """Distinct stories of a domain that make ``line`` (known by ``line_hash``, its
+        ``line_key`` or ``template_key``) boilerplate: a template line and a line longer
+        than a template line need ``LONG_EXTRA_STORIES`` more."""
+        loose = is_template_key(line_hash) or is_long_line(line)
+        return self.min_articles + (LONG_EXTRA_STORIES if loose else 0)
 
 
 @lru_cache(maxsize=8)
@@ -107,6 +117,36 @@ def _domain(url: str) -> str:
     return (urlsplit(url).hostname or "").lower().removeprefix("www.")
 
 
+class _Run:
+    """What the clean steps of the crawls of one process writing one archive learned during
+    the run: the last of them to close cleans the run's stories again, once every crawl's
+    items are stored (a story merged into another then cannot be one an item still in
+    flight points at)."""
+
+    _open: ClassVar[dict[str, _Run]] = {}
+
+    def __init__(self) -> None:
+        self.users = 0
+        self.started: str | None = None
+        self.grown: set[str] = set()
+        """Domains whose learned lines or headlines grew during the run."""
+
+    @classmethod
+    def join(cls, path: str) -> _Run:
+        run = cls._open.setdefault(path, cls())
+        run.users += 1
+        run.started = run.started or utcnow()
+        return run
+
+    def leave(self, path: str) -> bool:
+        """``True`` for the last crawl of the run to close."""
+        self.users -= 1
+        if self.users > 0:
+            return False
+        self._open.pop(path, None)
+        return True
+
+
 @dataclass
 class _Pending:
     """What an item's sightings need once the later steps have said which story it is."""
@@ -124,11 +164,14 @@ class CleanPipeline:
     item are recorded when it leaves the item pipeline (``item_scraped``), under the id of
     the story the dedupe and store steps found it to be, so copies of one story never make
     its own lines boilerplate. When what a domain taught grew during the run, the stories
-    stored in the run are cleaned again when the spider closes (``pipelines.clean.reclean``).
+    stored in the run are cleaned again when the last crawl of the process closes
+    (``pipelines.clean.reclean``), and a story that then repeats an earlier one becomes its
+    sighting.
 
     Stats: ``clean/removed/<rule>``, ``clean/items_changed``, ``clean/guarded`` (learned
     removals taken back: they would have left less than the minimum length),
-    ``clean/dropped/too_short``, ``clean/emptied``, ``clean/recleaned``.
+    ``clean/dropped/too_short``, ``clean/emptied``, ``clean/recleaned``,
+    ``clean/recleaned/merged``.
     """
 
     def __init__(self, crawler: Crawler, *, config: CleanConfig, rules: Rules) -> None:
@@ -140,9 +183,7 @@ class CleanPipeline:
         self.titles: dict[str, set[str]] = {}
         """``line_key`` of the headlines of each domain's stories."""
         self.pending: OrderedDict[str, _Pending] = OrderedDict()
-        self.grown: set[str] = set()
-        """Domains whose learned lines or headlines grew during this run."""
-        self.started: str | None = None
+        self.run = _Run()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -158,9 +199,12 @@ class CleanPipeline:
         return pipeline
 
     def open_spider(self) -> None:
-        self.started = utcnow()
         if self.config.learn:
             self.boilerplate = self.open_store()
+            self.run = _Run.join(self.boilerplate_path())
+
+    def boilerplate_path(self) -> str:
+        return str(Path(self.config.db_path).resolve())
 
     def open_store(self) -> BoilerplateStore:
         """The learned boilerplate of ``DB_PATH`` (the connection every component of the
@@ -173,7 +217,8 @@ class CleanPipeline:
         store = self.boilerplate
         if store is not None:
             try:
-                self._reclean(store)
+                if self.run.leave(self.boilerplate_path()):
+                    self._reclean(store)
             finally:
                 self.boilerplate = None
                 store.release()
@@ -187,18 +232,31 @@ class CleanPipeline:
         )
 
     def _reclean(self, store: BoilerplateStore) -> None:
-        """Clean the run's stories of the domains that taught something new again."""
+        """Clean the run's stories of the domains that taught something new again, and
+        merge those that now repeat an earlier story."""
         from crawler.storage.protocols import CleanedStories
         from pipelines.clean.reclean import Recleaner
 
-        if not self.grown or self.started is None or not isinstance(store, CleanedStories):
+        run = self.run
+        if not run.grown or run.started is None or not isinstance(store, CleanedStories):
             return  # a distributed worker has no stories to clean again: its writer does
+        self.titles.clear()  # the other crawls of the run stored headlines too
         recleaner = Recleaner(self, store)
-        for domain in sorted(self.grown):
-            changed = recleaner.domain(domain, since=self.started)
+        stats = self.crawler.stats
+        for domain in sorted(run.grown):
+            changed, merged = recleaner.domain(domain, since=run.started)
             if changed:
-                self.crawler.stats.inc_value("clean/recleaned", changed)
-                logger.info("clean: %d stories of %s cleaned again", changed, domain)
+                stats.inc_value("clean/recleaned", changed)
+            if merged:
+                stats.inc_value("clean/recleaned/merged", merged)
+            if changed or merged:
+                logger.info(
+                    "clean: %d stories of %s cleaned again, %d of them merged into an earlier "
+                    "story they now repeat",
+                    changed,
+                    domain,
+                    merged,
+                )
 
     # -- per item --------------------------------------------------------------------------
     def process_item(self, item: Any) -> Any:
@@ -266,11 +324,12 @@ class CleanPipeline:
         """The ``candidates`` seen on enough distinct stories of ``domain``."""
         if not candidates or self.boilerplate is None:
             return set()
-        found = self.boilerplate.frequent(domain, candidates, min_articles=self.config.min_articles)
-        long_lines = {h for h in found if is_long_line(candidates[h])}
-        if long_lines:
-            found -= long_lines - self.boilerplate.frequent(
-                domain, long_lines, min_articles=self.config.min_articles + LONG_EXTRA_STORIES
+        minimum = self.config.min_articles
+        found = self.boilerplate.frequent(domain, candidates, min_articles=minimum)
+        loose = {h for h in found if self.config.threshold(h, candidates[h]) > minimum}
+        if loose:
+            found -= loose - self.boilerplate.frequent(
+                domain, loose, min_articles=minimum + LONG_EXTRA_STORIES
             )
         return found
 
@@ -312,7 +371,7 @@ class CleanPipeline:
             title = adapter.get("title")
             if title:
                 self.domain_titles(domain).add(line_key(title))
-                self.grown.add(domain)
+                self.run.grown.add(domain)
         if not result.text:
             stats.inc_value("clean/emptied")
             logger.warning("clean: nothing left of the text of %s after cleaning", url)
@@ -387,7 +446,7 @@ class CleanPipeline:
         cap = self.config.min_articles + LONG_EXTRA_STORIES
         self.boilerplate.record(pending.domain, key, pending.candidates, cap=cap)
         if self.learned(pending.domain, pending.candidates) - pending.learned:
-            self.grown.add(pending.domain)
+            self.run.grown.add(pending.domain)
 
     def item_dropped(self, item: Any) -> None:
         from itemadapter import ItemAdapter
