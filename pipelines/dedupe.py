@@ -59,8 +59,10 @@ SHORT_CONTAINMENT = 0.8
 """With the headline or the lede as evidence, a text of which this share is in the other is
 the same story, however short (a brief re-posted with leftover blocks around it) ..."""
 EVIDENCE_AGAINST_JACCARD = 0.9
-"""... and when both headlines are known and neither they nor the ledes agree, only a text
-this close (Jaccard) is: shared junk does not make two short stories one."""
+"""... and when both headlines are known and neither they nor the ledes agree, a short text
+(under ``EVIDENCE_AGAINST_MAX_SHINGLES``) is the same story only this close (Jaccard): junk
+as long as two briefs does not make them one. Longer texts are judged by their words."""
+EVIDENCE_AGAINST_MAX_SHINGLES = 100
 _NO_SPACE_SCRIPT_RE = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])")
 """Kana and Han ideographs: scripts written without spaces, shingled per character. Hangul is
 written with spaces between words (eojeol) and is shingled per word like Latin script."""
@@ -370,8 +372,8 @@ def same_story(sim: Similarity, config: DedupeConfig, agree: bool | None = None)
     """Near-duplicate verdict: enough overlap, or the shorter text (long enough to judge)
     almost wholly inside the other. ``agree`` is what the headlines and ledes say
     (``evidence``): when they agree, a short text wholly inside the other is enough; when
-    they disagree, only a nearly identical text is the same story."""
-    if agree is False:
+    they disagree, a short text must be nearly identical."""
+    if agree is False and sim.smaller < EVIDENCE_AGAINST_MAX_SHINGLES:
         return sim.jaccard >= EVIDENCE_AGAINST_JACCARD
     if sim.jaccard >= config.near_threshold:
         return True
@@ -561,7 +563,12 @@ class DedupePipeline:
         adapter["duplicate_kind"] = verdict.kind
         adapter["similarity"] = verdict.similarity
         stats.inc_value(f"dedupe/{verdict.kind}")
-        if verdict.kind == URL and fp.text_hash and self._changed(verdict.article_id, keys, fp):
+        raw = adapter.get("text_raw")
+        if (
+            verdict.kind == URL
+            and fp.text_hash
+            and self._changed(verdict.article_id, keys, fp, raw)
+        ):
             self.versions.insert_version(verdict.article_id, adapter)
             stats.inc_value("dedupe/version")
             logger.info("dedupe: %s changed since stored as #%d", url, verdict.article_id)
@@ -574,10 +581,17 @@ class DedupePipeline:
         )
         return item
 
-    def _changed(self, article_id: int, keys: list[str], fp: Fingerprint) -> bool:
+    def _changed(
+        self, article_id: int, keys: list[str], fp: Fingerprint, raw: str | None = None
+    ) -> bool:
         """Whether a page at the stored story's own URL now has a text not seen before (a
-        URL that is only a later sighting of the story had no text of its own stored)."""
+        URL that is only a later sighting of the story had no text of its own stored). The
+        page as extracted (``raw``) the same as when stored is no change, even when it is
+        cleaned differently now (the clean step learned more of its site since)."""
         urls = self.versions.story_urls(article_id)
         if urls is None or not set(keys) & set(url_keys(*urls)):
+            return False
+        stored_raw = self.index.story_raw_text(article_id) if raw else None
+        if stored_raw and text_hash(stored_raw) == text_hash(raw):
             return False
         return fp.text_hash not in self.versions.text_hashes(article_id)

@@ -172,7 +172,7 @@ SPAM_LINES = [
     ("Sanctions were tightened at the summit in Brussels. 18.04.2024 | 0:21 min", "embed_notice"),
     # the separator after a short label may be a colon, a bar, a dash, a guillemet, an arrow
     ("Trending » Seoul subway fares to rise in June", "related"),
-    ("You may like – Busan film festival opens with record crowds", "related"),
+    ("You may like – Busan film festival opens with record crowds", "related"),  # noqa: RUF001
     ("TOPICS | Economy, Energy", "tags"),
     ("Image via Yonhap", "photo_credit"),
     ("Text by Kim Min-ji; edited by Lee Jun-ho", "reporter_contact"),
@@ -255,7 +255,7 @@ def test_head_lines_before_the_first_sentence_are_removed(line, rule):
         "Pop-up ads that users cannot close will be banned from January, the ministry said.",
         "Entering the zone without permission is prohibited, police said on Monday.",
         "The story was first reported by the Yonhap wire service on Sunday evening.",
-        "Seoul – North Korea fired two short-range missiles into the sea on Tuesday.",
+        "Seoul – North Korea fired two short-range missiles into the sea on Tuesday.",  # noqa: RUF001
         "Apple removed the app from its App Store in China after a request by regulators.",
         "Kim, who covers North Korea for a Seoul daily, said the reports were unconfirmed.",
         "Residents were asked to leave a note under the door if they saw the missing dog.",

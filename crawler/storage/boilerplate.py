@@ -74,10 +74,14 @@ class SqliteBoilerplate(SqliteStore):
 
     # -- the domain's stories ------------------------------------------------------------------
     def titles(self, domain: str, *, limit: int) -> list[str]:
-        """Headlines of the ``limit`` latest stories of ``domain`` and of their sightings."""
+        """Headlines of the ``limit`` latest stories of ``domain`` and of their sightings
+        (a copy's headline may be the one other pages name)."""
         rows = self.db.execute(
-            "SELECT title FROM (SELECT id, title FROM articles WHERE domain = ? "
-            "ORDER BY id DESC LIMIT ?) WHERE title IS NOT NULL",
+            "WITH latest AS (SELECT id, title FROM articles WHERE domain = ? "
+            "ORDER BY id DESC LIMIT ?) "
+            "SELECT title FROM latest WHERE title IS NOT NULL "
+            "UNION SELECT d.title FROM duplicates d JOIN latest ON d.article_id = latest.id "
+            "WHERE d.title IS NOT NULL",
             [domain, limit],
         ).fetchall()
         return [t for (t,) in rows]

@@ -95,6 +95,11 @@ class SqliteStoryIndex(SqliteStore):
         row = self.db.execute("SELECT title FROM articles WHERE id = ?", [article_id]).fetchone()
         return row[0] if row else None
 
+    def story_raw_text(self, article_id: int) -> str | None:
+        """The stored story's text as extracted, before cleaning."""
+        row = self.db.execute("SELECT text_raw FROM articles WHERE id = ?", [article_id]).fetchone()
+        return row[0] if row else None
+
     def merge(self, later: int, into: int, *, kind: str, similarity: float) -> bool:
         """Make stored story ``later`` a sighting of the earlier story ``into`` (its text,
         cleaned again, turned out to repeat it): its row becomes a ``duplicates`` row, and
