@@ -70,7 +70,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CLEAN_RULES_FILE", str, None, "clean",
             "rules file to use instead of the bundled `data/clean_rules.toml`"),
     Setting("CLEAN_BOILERPLATE_MIN_ARTICLES", int, 3, "clean",
-            "distinct articles of a domain that make a line boilerplate (at least 2)"),
+            "distinct stories of a domain that make a line boilerplate (at least 2; "
+            "longer and slot-filled lines need one more)"),
     Setting("CLEAN_LEARN", bool, True, "clean",
             "`False`: no learned boilerplate (no sightings read or written)"),
     # -- Dedupe step
