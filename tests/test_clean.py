@@ -177,6 +177,12 @@ SPAM_LINES = [
     ("Image via Yonhap", "photo_credit"),
     ("Text by Kim Min-ji; edited by Lee Jun-ho", "reporter_contact"),
     ("[한빛일보] 김민지 기자", "reporter_contact"),
+    # notification prompts, teasers ending in a call to click, credits naming a web address
+    ("🔕 Enable push notifications and never miss a headline!", "call_to_action"),
+    ("Tap the bell icon to hear about new posts first", "call_to_action"),
+    ("Port strike enters its third week (tap here to read more)", "related"),
+    ("Seoul unveils night bus routes | click to read", "related"),
+    ("Image credit: pixabay.com", "photo_credit"),
     (
         "We and our 812 partners store and/or access information on a device, such as cookies.",
         "cookie_consent",
@@ -218,6 +224,7 @@ def test_author_note_at_the_end_is_removed():
         ("Updated: Nov 19, 2019 9:42 a.m. ET", "dateline"),
         ("sexta-feira, 22 de outubro de 2010 às 20:13", "dateline"),
         ("입력 2024.05.23 14:05 수정 2024.05.23 16:30", "dateline"),
+        ("VIA | koreaherald.com", "syndication"),
     ],
 )
 def test_head_lines_before_the_first_sentence_are_removed(line, rule):
@@ -259,6 +266,8 @@ def test_head_lines_before_the_first_sentence_are_removed(line, rule):
         "Apple removed the app from its App Store in China after a request by regulators.",
         "Kim, who covers North Korea for a Seoul daily, said the reports were unconfirmed.",
         "Residents were asked to leave a note under the door if they saw the missing dog.",
+        "Users can turn on notifications in the settings menu, the company said.",
+        "The mayor told reporters to click here to read the full statement, which drew laughs.",
     ],
 )
 def test_prose_with_trigger_words_survives(sentence):
