@@ -63,6 +63,11 @@ EVIDENCE_AGAINST_JACCARD = 0.9
 (under ``EVIDENCE_AGAINST_MAX_SHINGLES``) is the same story only this close (Jaccard): junk
 as long as two briefs does not make them one. Longer texts are judged by their words."""
 EVIDENCE_AGAINST_MAX_SHINGLES = 100
+EDITED_CONTAINMENT = 0.3
+"""Headlines and ledes disagreeing count only when the lines in which the two texts differ
+share less than this (containment) of their shingles: an edited copy under a new headline
+differs in lines that still overlap, two stories padded with the same blocks in lines that
+do not (``edited``)."""
 _NO_SPACE_SCRIPT_RE = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])")
 """Kana and Han ideographs: scripts written without spaces, shingled per character. Hangul is
 written with spaces between words (eojeol) and is shingled per word like Latin script."""
@@ -286,12 +291,16 @@ class Opening:
     """Distinct words of the text's first ``HEAD_WORDS`` words."""
     lede: str | None = None
     """The first sentence of ``ANCHOR_MIN_WORDS`` words or more, normalised."""
+    lines: tuple[str, ...] = ()
+    """The text's lines, normalised (``edited``)."""
 
     @classmethod
     def of(cls, text: str, title: str | None, words: list[str] | None = None) -> Opening:
         words = tokens(text) if words is None else words
         title_words = tuple(tokens(title)) if title else ()
-        return cls(frozenset(title_words), title_words, frozenset(words[:HEAD_WORDS]), lede(text))
+        lines = tuple(filter(None, (" ".join(tokens(line)) for line in text.split("\n"))))
+        head = frozenset(words[:HEAD_WORDS])
+        return cls(frozenset(title_words), title_words, head, lede(text), lines)
 
 
 def lede(text: str) -> str | None:
@@ -324,6 +333,20 @@ def evidence(a: Opening, b: Opening) -> bool | None:
     ):
         return True
     return a.lede is not None and a.lede == b.lede
+
+
+def edited(a: Opening, b: Opening, config: DedupeConfig) -> bool:
+    """Whether the lines in which two texts differ still overlap: copies of one story edited
+    (a word changed, a sentence reworded), or one text is the other's lines and more. Two
+    stories that share only whole lines (a site's leftover template) differ in lines that
+    have nothing in common."""
+    shared = set(a.lines) & set(b.lines)
+    own_a = [w for line in a.lines if line not in shared for w in line.split()]
+    own_b = [w for line in b.lines if line not in shared for w in line.split()]
+    if not own_a or not own_b:
+        return True
+    own = similarity(shingles(own_a, config.shingle_size), shingles(own_b, config.shingle_size))
+    return own.containment >= EDITED_CONTAINMENT
 
 
 @dataclass(frozen=True)
@@ -423,6 +446,8 @@ def find_duplicate(
         if fp.opening.title:
             stored = Opening.of(text, index.story_title(candidate), words)
             agree = evidence(fp.opening, stored)
+            if agree is False and edited(fp.opening, stored, config):
+                agree = None  # an edited copy under another headline: the words decide
         if same_story(sim, config, agree) and (
             best is None or (sim.jaccard, -candidate) > best[:2]
         ):

@@ -308,6 +308,26 @@ def test_two_short_stories_sharing_junk_stay_apart(crawl):
     c.close()
 
 
+def test_an_edited_short_copy_under_another_headline_joins_its_story(crawl):
+    c = crawl()
+    story = (
+        f"{BRIEF}\n\nThe bank also cut its growth forecast for next year to 1.9 percent.\n\n"
+        "Economists had expected the decision, and most of them see a cut in the spring."
+    )
+    c.run("https://wire.example/rates", story, title="Bank of Korea holds rates")
+    stored = c.store.articles.id_for_url("https://wire.example/rates")
+    edited = story.replace("kept its policy rate", "left its key policy rate unchanged")
+    edited = edited.replace("citing slowing", "pointing to slower")
+    copy = c.run(
+        "https://blog.example/you-wont-believe",
+        f"{edited}\n\nShare this story with your friends.",
+        title="You will not believe what the central bank did",
+    )
+    # the headlines and ledes disagree, but the lines the texts differ in still overlap
+    assert (copy.duplicate_of, copy.duplicate_kind) == (stored, "near")
+    c.close()
+
+
 def test_empty_texts_never_match(crawl):
     c = crawl()
     c.run("https://blog.example/a", "", title="Photo gallery")
