@@ -46,6 +46,7 @@ GROUPS = {
     "clean": "Clean step",
     "dedupe": "Dedupe step",
     "incremental": "Incremental crawling",
+    "aggregators": "Aggregators: Google News links",
     "tag": "Tag step",
     "store": "Store step and database",
     "limits": "Size and time caps",
@@ -103,6 +104,17 @@ SETTINGS: tuple[Setting, ...] = (
             "send `If-None-Match` / `If-Modified-Since` for feeds, sitemaps and listing pages"),
     Setting("INCREMENTAL_CACHE_MAX_BYTES", int, 5 * _MiB, "incremental",
             "larger source bodies are not stored, so always fetched in full"),
+    Setting("INCREMENTAL_DROPPED_RETRY_DAYS", float, 1.0, "incremental",
+            "a page dropped as not an article is fetched again after this many days, sooner "
+            "when its feed entry changes (0: every run)"),
+    # -- Aggregators: Google News links
+    Setting("GNEWS_BASE_URL", str, "https://news.google.com", "aggregators",
+            "the Google News host whose article links are decoded, and where its article pages "
+            "and `batchexecute` endpoint are asked"),
+    Setting("GNEWS_BATCH_SIZE", int, 10, "aggregators",
+            "article ids decoded per `batchexecute` request"),
+    Setting("GNEWS_DECODE_DELAY", float, 1.0, "aggregators",
+            "seconds between two decode requests of one process"),
     # -- Tag step
     Setting("TAG_ENABLED", bool, True, "tag", "`False` switches the tag step off"),
     Setting("TAG_LEXICON_FILE", str, "data/korea_lexicon.toml", "tag",
@@ -114,7 +126,7 @@ SETTINGS: tuple[Setting, ...] = (
     # -- Store step and database
     Setting("STORE_ENABLED", bool, True, "store", "`False` switches the store step off"),
     Setting("STORE_KEEP_HTML", bool, True, "store",
-            "keep each stored page's HTML (zlib) in the `pages` table for re-processing"),
+            "keep each stored page's HTML (zstd) in the `pages` table for re-processing"),
     Setting("STORE_BATCH_SIZE", int, 100, "store", "writes per transaction"),
     Setting("STORE_FLUSH_INTERVAL", float, 2.0, "store",
             "seconds before an open batch is committed anyway"),
@@ -191,7 +203,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ANOMALY_ERROR_MIN_COUNT", int, 3, "operations",
             "... when the run had at least this many errors"),
     Setting("ANOMALY_SEEN_STATS", list,
-            ["store/inserted", "store/duplicates", "incremental/skipped"], "operations",
+            ["store/inserted", "store/duplicates", "incremental/skipped", "incremental/claimed"],
+            "operations",
             'the stats summed as "articles the site offered"'),
     # -- Distributed mode: Redis workers and one writer
     Setting("REDIS_URL", str, "", "distributed",

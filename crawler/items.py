@@ -66,11 +66,16 @@ class ArticleItem:
     """For aggregators: the aggregator page or feed that led to the article."""
     via_position: int | None = None
     """For aggregators: 1-based position of the link on the ``via`` page."""
+    publisher: str | None = None
+    """For aggregators: the original publisher the aggregator credits (a portal's press
+    name, a Google News entry's source)."""
+    publisher_url: str | None = None
+    """For a portal's copy of an article: the publisher's own URL of the story."""
     fallback: dict[str, Any] = field(default_factory=dict)
     """Metadata from the feed entry / sitemap entry (title, published, author, summary)
     that filled gaps in what the page itself declared; keys name the fields filled."""
 
-    # -- clean (pipelines/clean.py)
+    # -- clean (pipelines/clean)
     removed: list[dict[str, str]] = field(default_factory=list)
     """What cleaning removed: ``[{"text": ..., "rule": ...}]`` in document order."""
 
@@ -84,7 +89,7 @@ class ArticleItem:
     similarity: float | None = None
     """Estimated Jaccard similarity to ``duplicate_of`` (1.0 for url/exact)."""
 
-    # -- tag (pipelines/tag.py)
+    # -- tag (pipelines/tag)
     tags: list[str] = field(default_factory=list)
     """Tags such as ``korea``, ``north_korea``, ``south_korea``, ``korea_mention``, topics."""
     is_korea: bool | None = None

@@ -10,8 +10,10 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import pickle
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -20,7 +22,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from crawler.config import default, get_float, get_int
-from crawler.extract import extract_article
+from crawler.extract import extract_article, extract_page
 from crawler.extract.plain import plain_item, plain_text
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ __all__ = [
     "bounded_extract",
     "cap_links",
     "declares_entities",
+    "extract_in_worker",
     "links_per_page_max",
     "plain_item",
     "plain_text",
@@ -50,6 +53,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_EXTRACT_MAX_MEMORY_MB: int = default("EXTRACT_MAX_MEMORY_MB")
 _WORKER_START_TIMEOUT = 120.0
+PIPE_BUFFER = 4 * 1024 * 1024
+"""Bytes a worker's pipe holds unread each way, as far as the system allows
+(``net.core.wmem_max``)."""
 _ENTITY_DECL_RE = re.compile(rb"<!ENTITY", re.IGNORECASE)
 # <!DOCTYPE name ...> with an optional [internal subset] (entity values may hold ">").
 _DOCTYPE_RE = re.compile(
@@ -145,11 +151,22 @@ def _no_main_script() -> Iterator[None]:
         sys.modules["__main__"] = main
 
 
+def _widen(conn: Connection) -> None:
+    """Let ``conn`` hold a few pages unread (``PIPE_BUFFER``, as far as the system allows):
+    a sender, such as the reactor thread writing the next job, does not wait for the reader."""
+    with contextlib.suppress(OSError):
+        sock = socket.fromfd(conn.fileno(), socket.AF_UNIX, socket.SOCK_STREAM)
+        with sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, PIPE_BUFFER)
+
+
 def spawn_worker(target: Callable[..., None], *args: Any, name: str) -> tuple[Any, Connection]:
     """Start ``target(child_end, os.getpid(), *args)`` in a spawned process (fork is unsafe
     in a threaded reactor); return the process and the parent's end of the pipe."""
     ctx = multiprocessing.get_context("spawn")
     parent_conn, child_conn = ctx.Pipe()
+    for conn in (parent_conn, child_conn):
+        _widen(conn)
     proc = ctx.Process(target=target, args=(child_conn, os.getpid(), *args), name=name, daemon=True)
     with _no_main_script():
         proc.start()
@@ -169,6 +186,11 @@ def worker_main(
     run ``(fn, args, kwargs)`` jobs from ``conn`` until the parent goes."""
     prepare_worker_process(parent, memory_mb)
     sending = threading.Lock()  # the warm-up thread and the job loop both write to conn
+    # Two threads importing one package's modules at once can deadlock on Python's
+    # per-module import locks (the package imports its module while the other thread holds
+    # that module and waits for the package). The warm-up imports one module at a time under
+    # ``importing`` and a job is unpickled and run under it, so the two never import together.
+    importing = threading.Lock()
 
     def send(message: tuple[str, Any]) -> None:
         with sending:
@@ -176,7 +198,7 @@ def worker_main(
 
     def warm_up() -> None:
         for name in preload_later:
-            with contextlib.suppress(ImportError):
+            with importing, contextlib.suppress(ImportError):
                 import_module(name)
         with contextlib.suppress(OSError, ValueError):
             send(("warm", None))
@@ -192,21 +214,36 @@ def worker_main(
         threading.Thread(target=warm_up, daemon=True).start()
     while True:
         try:
-            fn, args, kwargs = conn.recv()
+            job = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        try:
-            reply: tuple[str, Any] = ("ok", fn(*args, **kwargs))
-        except MemoryError:
-            reply = ("error", ExtractFailed(f"out of memory (EXTRACT_MAX_MEMORY_MB = {memory_mb})"))
-        except Exception as exc:  # noqa: BLE001 - handed to the caller, raised there
-            reply = ("error", exc)
+        with importing:
+            try:
+                fn, args, kwargs = pickle.loads(job)  # noqa: S301 - from the parent, as conn.recv()
+                reply: tuple[str, Any] = ("ok", fn(*args, **kwargs))
+            except MemoryError:
+                reply = (
+                    "error",
+                    ExtractFailed(f"out of memory (EXTRACT_MAX_MEMORY_MB = {memory_mb})"),
+                )
+            except Exception as exc:  # noqa: BLE001 - handed to the caller, raised there
+                reply = ("error", exc)
         try:
             send(reply)
         except (OSError, ValueError):
             return
         except Exception as exc:  # noqa: BLE001 - an unpicklable result or exception
             send(("error", ExtractFailed(f"{type(exc).__name__}: {exc}")))
+
+
+def extract_in_worker(body: bytes, **job: Any) -> ArticleItem:
+    """The pool's extraction job: ``extract_page`` without the decoded page in its result.
+    The crawler process holds the body and decodes it again with ``item.encoding``
+    (``crawler.extract.encoding.decode_as``), which costs less than pickling the page back
+    through the pipe."""
+    item = extract_page(body, **job)
+    item.html = None
+    return item
 
 
 class ExtractionWorker:

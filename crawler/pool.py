@@ -4,16 +4,19 @@
 from __future__ import annotations
 
 import logging
+import os
+import struct
 import threading
 from collections import deque
 from dataclasses import dataclass
+from multiprocessing.reduction import ForkingPickler
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReadDescriptor
+from twisted.internet.interfaces import IReadDescriptor, IWriteDescriptor
 from zope.interface import implementer
 
 from crawler.config import get_float, get_int
@@ -41,6 +44,12 @@ hand work to the pool only once a worker is warm (until then it runs in-process,
 which keeps a small crawl as quick as without a pool)."""
 _START_TIMEOUT = 120.0
 MAX_START_FAILURES = 3
+JOBS_PER_WORKER = 2
+"""Jobs a worker holds at once: while it runs one, the next waits in its pipe, so it does not
+wait for the reactor (busy with the pipelines' own work) between two jobs."""
+_SIZE = struct.Struct("!i")
+_LONG_SIZE = struct.Struct("!Q")
+_READ_SIZE = 1 << 18
 STOP_GRACE = 0.2
 """Seconds a worker has to exit once its pipe is closed before it is killed (it holds no
 state: every job was answered)."""
@@ -73,11 +82,12 @@ class PoolConfig:
         )
 
 
-@implementer(IReadDescriptor)
+@implementer(IReadDescriptor, IWriteDescriptor)
 class _Worker:
-    """One worker process. Its pipe is watched by the reactor: jobs are written when the
-    worker is idle and results read when they arrive, all in the reactor thread (no GIL
-    hand-offs between threads on each job)."""
+    """One worker process. Its pipe is watched by the reactor and never blocks it: jobs are
+    written as the pipe takes them and results read as they arrive, all in the reactor thread
+    (no GIL hand-offs between threads on each job). A worker holds up to ``JOBS_PER_WORKER``
+    jobs: the one it runs and the next, already in its pipe."""
 
     def __init__(self, pool: WorkerPool, number: int) -> None:
         self.pool = pool
@@ -88,10 +98,12 @@ class _Worker:
         """Started: takes jobs."""
         self.warm = False
         """Has imported the pipelines' modules too."""
-        self.job: _Job | None = None
+        self.jobs: deque[_Job] = deque()
+        """Jobs sent, in order; the first is running, its result is the next to arrive."""
         self._deadline: Any = None
+        self._frames = _Frames()
 
-    # IReadDescriptor
+    # IReadDescriptor, IWriteDescriptor
     def fileno(self) -> int:
         return self.conn.fileno() if self.conn is not None else -1
 
@@ -105,10 +117,29 @@ class _Worker:
         if self.conn is None:
             return
         try:
-            status, value = self.conn.recv()
+            messages = self._frames.read(self.conn.fileno())
         except (EOFError, OSError) as exc:
             self._died(repr(exc))
             return
+        for status, value in messages:
+            if self.conn is None:
+                return
+            self._received(status, value)
+
+    def doWrite(self) -> None:
+        if self.conn is None:
+            return
+        try:
+            done = self._frames.write(self.conn.fileno())
+        except OSError as exc:
+            self._died(repr(exc))
+            return
+        if done:
+            from twisted.internet import reactor
+
+            reactor.removeWriter(self)
+
+    def _received(self, status: str, value: Any) -> None:
         if status == "warm":
             self.warm = True
             return
@@ -118,8 +149,10 @@ class _Worker:
             self.pool.start_failures = 0
             self.pool._dispatch()
             return
-        job, self.job = self.job, None
         self._cancel_deadline()
+        job = self.jobs.popleft() if self.jobs else None
+        if self.jobs:
+            self._start_deadline(self.jobs[0])  # the next job has started
         if job is not None:
             if status == "ok":
                 job.done.callback(value)
@@ -138,7 +171,9 @@ class _Worker:
             PRELOAD_LATER,
             name=f"pool-worker-{self.number}",
         )
+        os.set_blocking(parent_conn.fileno(), False)
         self.proc, self.conn, self.ready, self.warm = proc, parent_conn, False, False
+        self._frames = _Frames()
         reactor.addReader(self)
         self._deadline = reactor.callLater(_START_TIMEOUT, self._late_start)
 
@@ -148,34 +183,50 @@ class _Worker:
         self._kill()
         self.pool._start_failed(self)
 
+    @property
+    def takes_jobs(self) -> int:
+        """How many more jobs this worker takes now."""
+        if not self.ready or self.conn is None:
+            return 0
+        return JOBS_PER_WORKER - len(self.jobs)
+
     def run(self, job: _Job) -> None:
         from twisted.internet import reactor
 
         assert self.conn is not None
-        self.job = job
         try:
-            self.conn.send((job.fn, job.args, job.kwargs))
-        except (OSError, ValueError) as exc:
-            self._died(repr(exc))
-            return
+            frame = _frame((job.fn, job.args, job.kwargs))
         except Exception as exc:  # noqa: BLE001 - arguments that do not pickle
-            self.job = None
             job.done.errback(exc)
-            self.pool._dispatch()
             return
+        self.jobs.append(job)
+        if len(self.jobs) == 1:
+            self._start_deadline(job)
+        if self._frames.queue(frame):
+            try:
+                done = self._frames.write(self.conn.fileno())
+            except OSError as exc:
+                self._died(repr(exc))
+                return
+            if not done:
+                reactor.addWriter(self)
+
+    def _start_deadline(self, job: _Job) -> None:
+        from twisted.internet import reactor
+
         if job.timeout > 0:
             self._deadline = reactor.callLater(job.timeout, self._overdue)
 
     def _overdue(self) -> None:
         self._deadline = None
-        job, self.job = self.job, None
+        job = self.jobs.popleft() if self.jobs else None
         self._kill()
         self.pool._worker_lost(
             self, job, ExtractTimeout(f"took longer than {job.timeout:g} s") if job else None
         )
 
     def _died(self, why: str) -> None:
-        job, self.job = self.job, None
+        job = self.jobs.popleft() if self.jobs else None
         self._cancel_deadline()
         self._kill()
         self.pool._worker_lost(self, job, ExtractFailed(f"pool worker died: {why}"))
@@ -186,10 +237,12 @@ class _Worker:
         self._deadline = None
 
     def _kill(self) -> None:
+        """Stop the process; the jobs it held but had not started go back to the queue."""
         from twisted.internet import reactor
 
         if self.conn is not None:
             reactor.removeReader(self)
+            reactor.removeWriter(self)
             self.conn.close()
         if self.proc is not None and self.proc.is_alive():
             self.proc.kill()
@@ -197,17 +250,20 @@ class _Worker:
             self.proc.join(5)
         self.proc = self.conn = None
         self.ready = False
+        waiting, self.jobs = self.jobs, deque()
+        self.pool._requeue(waiting)
 
     def hang_up(self) -> None:
         """Close the pipe: the worker exits when it reads the end of it."""
         from twisted.internet import reactor
 
         self._cancel_deadline()
-        job, self.job = self.job, None
-        if job is not None:
+        jobs, self.jobs = self.jobs, deque()
+        for job in jobs:
             job.done.errback(ExtractFailed("pool closed"))
         if self.conn is not None:
             reactor.removeReader(self)
+            reactor.removeWriter(self)
             self.conn.close()
         self.conn = None
 
@@ -219,6 +275,71 @@ class _Worker:
                 self.proc.kill()
                 self.proc.join(5)
         self.proc = None
+
+
+def _frame(message: Any) -> bytes:
+    """``message`` pickled and framed as ``multiprocessing.Connection.send`` does (a 4-byte
+    big-endian length, or -1 and an 8-byte one), so the worker reads it with ``recv``."""
+    payload = ForkingPickler.dumps(message)
+    size = len(payload)
+    if size > 0x7FFFFFFF:
+        return _SIZE.pack(-1) + _LONG_SIZE.pack(size) + payload
+    return _SIZE.pack(size) + payload
+
+
+class _Frames:
+    """The parent's end of a worker's pipe, non-blocking: bytes to write, bytes read so far
+    and the messages complete in them (the framing of ``multiprocessing.Connection``)."""
+
+    def __init__(self) -> None:
+        self._out: deque[memoryview] = deque()
+        self._in = bytearray()
+
+    def queue(self, frame: bytes) -> bool:
+        """Add a message to write; whether the pipe was idle (the caller writes at once)."""
+        idle = not self._out
+        self._out.append(memoryview(frame))
+        return idle
+
+    def write(self, fd: int) -> bool:
+        """Write what the pipe takes now; whether everything queued is written."""
+        while self._out:
+            head = self._out[0]
+            try:
+                sent = os.write(fd, head)
+            except BlockingIOError:
+                return False
+            if sent < len(head):
+                self._out[0] = head[sent:]
+                return False
+            self._out.popleft()
+        return True
+
+    def read(self, fd: int) -> list[Any]:
+        """Read what arrived; the messages complete so far. ``EOFError`` when the worker
+        closed its end."""
+        try:
+            data = os.read(fd, _READ_SIZE)
+        except BlockingIOError:
+            return []
+        if not data:
+            raise EOFError("the worker closed its pipe")
+        buf = self._in
+        buf += data
+        messages = []
+        while len(buf) >= _SIZE.size:
+            (size,) = _SIZE.unpack_from(buf)
+            start = _SIZE.size
+            if size == -1:
+                if len(buf) < start + _LONG_SIZE.size:
+                    break
+                (size,) = _LONG_SIZE.unpack_from(buf, start)
+                start += _LONG_SIZE.size
+            if len(buf) < start + size:
+                break
+            messages.append(ForkingPickler.loads(buf[start : start + size]))
+            del buf[: start + size]
+        return messages
 
 
 @dataclass
@@ -263,11 +384,24 @@ class WorkerPool:
         return any(w.warm and w.conn is not None for w in self._workers)
 
     def _dispatch(self) -> None:
-        for worker in self._workers:
-            if not self._queue:
-                return
-            if worker.ready and worker.job is None and worker.conn is not None:
-                worker.run(self._queue.popleft())
+        """Hand queued jobs to the workers: first one to each idle worker, then the next."""
+        for depth in range(1, JOBS_PER_WORKER + 1):
+            for worker in self._workers:
+                if not self._queue:
+                    return
+                if worker.takes_jobs > JOBS_PER_WORKER - depth:
+                    worker.run(self._queue.popleft())
+
+    def _requeue(self, jobs: deque[_Job]) -> None:
+        """Jobs a lost worker held but had not started: first in line again."""
+        if not jobs:
+            return
+        if self.closed or self.broken:
+            for job in jobs:
+                job.done.errback(ExtractFailed("pool closed"))
+            return
+        self._queue.extendleft(reversed(jobs))
+        self._dispatch()
 
     def _worker_lost(self, worker: _Worker, job: _Job | None, exc: Exception | None = None) -> None:
         self.restarts += 1

@@ -71,6 +71,13 @@ class Site:
     default UTC."""
     language: str | None = None
     """Language hint (ISO 639-1) used when a page does not declare one."""
+    publisher_selector: str | None = None
+    """For an aggregator whose article pages are its own copies (a portal such as Naver
+    News): CSS selector of the element naming the original publisher (its text, or the
+    ``alt`` of the press logo in it); ``::attr(...)`` and ``::text`` may pick the string."""
+    publisher_link_selector: str | None = None
+    """For such a portal: CSS selector of the link to the publisher's own page of the
+    story (kept as ``publisher_url`` when it leads off the portal)."""
     allowed_domains: tuple[str, ...] = ()
     """Hosts (besides those of ``start_urls``) whose article links are followed; not used
     by ``aggregator``, which follows links to any host."""
@@ -97,13 +104,21 @@ _STR = (
     "link_selector",
     "next_selector",
     "wait_for",
+    "publisher_selector",
+    "publisher_link_selector",
     "language",
     "timezone",
     "verified",
     "notes",
 )
 _REGEX = ("article_pattern", "exclude_pattern")
-_CSS = ("link_selector", "next_selector", "wait_for")
+_CSS = (
+    "link_selector",
+    "next_selector",
+    "wait_for",
+    "publisher_selector",
+    "publisher_link_selector",
+)
 
 
 def _check_url(where: str, key: str, url: Any) -> str:
@@ -206,6 +221,9 @@ def parse_site(raw: Any, *, where: str, adhoc: bool = False) -> Site:
                 f"{where}: key 'timezone': {values['timezone']!r} is not an IANA time zone "
                 "(e.g. Asia/Seoul)"
             ) from None
+    for key in ("publisher_selector", "publisher_link_selector"):
+        if key in values and values["kind"] != "aggregator":
+            raise SitesError(f"{where}: key '{key}': only meaningful with kind = \"aggregator\"")
     if "wait_for" in values and not values.get("render_js"):
         raise SitesError(f"{where}: key 'wait_for': only meaningful with render_js = true")
     if values["kind"] == "listing" and not (

@@ -6,16 +6,22 @@ from __future__ import annotations
 import ipaddress
 import re
 from functools import lru_cache
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
 from courlan import extract_domain
 from w3lib.url import canonicalize_url, url_query_cleaner
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 __all__ = [
     "canonical_key",
     "canonical_url",
+    "carried_url",
     "registered_domain",
     "same_site",
+    "site_of",
     "url_key",
     "url_keys",
 ]
@@ -45,8 +51,12 @@ TRACKING_PREFIXES = (
     "at_", "cm_", "_hs", "__hs", "fb_", "oly_", "vero_", "trk_", "ga_",
 )  # fmt: skip
 """Parameter name prefixes of analytics suites (``utm_source``, ``pk_campaign``, ...)."""
-AMP_VALUE_PARAMS = {"outputtype": "amp", "output": "amp", "view": "amp", "format": "amp"}
-"""Parameters that select the AMP rendering only with this value (``?outputType=amp``)."""
+RENDERING_PARAMS = {
+    "outputtype": {"amp"}, "output": {"amp"}, "view": {"amp"}, "format": {"amp"},
+    "m": {"0", "1"},
+}  # fmt: skip
+"""Parameters that select a rendering of the same page only with these values: the AMP
+version (``?outputType=amp``) and Blogger's mobile and desktop views (``?m=1``, ``?m=0``)."""
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _HOST_PREFIX_RE = re.compile(r"^(?:www\d{0,3}|amp|m|mobile)\.(?=[^.]+\.[^.]+)")
@@ -57,13 +67,15 @@ _AMP_SUFFIX_RE = re.compile(r"\.amp(?=\.html?$|$)", re.IGNORECASE)
 _SLASHES_RE = re.compile(r"/{2,}")
 _AMP_CACHE_RE = re.compile(r"^/[cvi]/(?:s/)?([^/]+)(/.*)?$")
 """Google AMP cache: ``https://www-example-com.cdn.ampproject.org/c/s/www.example.com/x``."""
+_CARRIED_RE = re.compile(r"^(?:https?://[^/\s]+|/(?!/))", re.IGNORECASE)
+"""A query value that is a URL: absolute http(s), or a path on the same host."""
 
 
 def _is_tracking(name: str, value: str) -> bool:
     key = name.lower()
     if key in TRACKING_PARAMS or key.startswith(TRACKING_PREFIXES):
         return True
-    return AMP_VALUE_PARAMS.get(key) == value.lower()
+    return value.lower() in RENDERING_PARAMS.get(key, ())
 
 
 def _unwrap_amp_cache(url: str) -> str:
@@ -119,6 +131,22 @@ def canonical_url(url: str) -> str:
     return canonicalize_url(rebuilt, keep_fragments=False)
 
 
+def carried_url(url: str) -> str | None:
+    """The URL that a redirector link carries in its query (``/go?to=https://…``,
+    ``out.php?u=…``, ``/hub/out?url=%2Fwire%2Fstory``), absolute (a carried path is taken on
+    the link's own host); ``None`` when no query value is a URL. The first such value wins.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    for _, value in parse_qsl(parts.query, keep_blank_values=False):
+        value = value.strip()
+        if _CARRIED_RE.match(value):
+            target = urljoin(url, value)
+            return None if target == url else target
+    return None
+
+
 def url_key(url: str) -> str:
     """The archive's lookup key of ``url``: its canonical form without the scheme
     (``example.com/a/story?id=1``), so ``http`` and ``https`` copies meet too."""
@@ -142,7 +170,9 @@ def registered_domain(host: str) -> str:
     return (extract_domain(f"http://{host}/") or host).lower()
 
 
-def _site(url: str) -> tuple[str, int | None] | None:
+def site_of(url: str) -> tuple[str, int | None] | None:
+    """The site ``url`` belongs to: its registered domain and its port when not the
+    default (hosts on one machine differ by port); ``None`` for a non-http(s) URL."""
     parts = urlsplit(url)
     if parts.scheme.lower() not in DEFAULT_PORTS or not parts.hostname:
         return None
@@ -157,8 +187,8 @@ def _site(url: str) -> tuple[str, int | None] | None:
 
 def same_site(url: str, other: str) -> bool:
     """Whether both URLs are on one registered domain (and port, for hosts on one machine)."""
-    site = _site(url)
-    return site is not None and site == _site(other)
+    site = site_of(url)
+    return site is not None and site == site_of(other)
 
 
 def canonical_key(url: str, canonical: str | None) -> str | None:
@@ -176,10 +206,16 @@ def canonical_key(url: str, canonical: str | None) -> str | None:
     return url_key(canonical)
 
 
-def url_keys(url: str, canonical: str | None = None, request_url: str | None = None) -> list[str]:
-    """Every key a page is known by: its URL, its trusted canonical URL and the URL that was
-    requested before a redirect; in that order, without repeats."""
+def url_keys(
+    url: str,
+    canonical: str | None = None,
+    request_url: str | None = None,
+    *,
+    aliases: Iterable[str] = (),
+) -> list[str]:
+    """Every key a page is known by: its URL, its trusted canonical URL, the URL that was
+    requested before a redirect and further ``aliases`` (every URL of a redirect chain, the
+    redirector or aggregator link that led to it); in that order, without repeats."""
     keys = [url_key(url), canonical_key(url, canonical)]
-    if request_url:
-        keys.append(url_key(request_url))
+    keys += [url_key(u) for u in (request_url, *aliases) if u]
     return list(dict.fromkeys(k for k in keys if k))

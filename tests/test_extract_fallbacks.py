@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 
+import lxml.html
 import pytest
 import trafilatura
 
 from crawler.extract import body, extract_article
 from crawler.extract.body import _OPTIONS, caption_keys, extract_body, is_superset, parse_html
 from crawler.extract.coverage import coverage
+from crawler.extract.prune import is_box, prune
 from crawler.extract.structured import PageData, json_values, same_headline
 from pipelines.clean import clean_text
 from tests.conftest import FIXTURES
@@ -170,6 +172,17 @@ def test_fact_box_inside_the_article_goes():
     assert "uke 37" not in text
     assert text.endswith("møte økningen neste år.")
     assert len(text.split("\n\n")) == 3
+
+
+def test_fact_and_info_boxes_are_named_by_class_in_any_case():
+    page = lxml.html.fromstring(
+        "<div><div class='story FactBox'>a</div><aside class='INFO-BOX x'>b</aside>"
+        "<div class='faktabox'>c</div><div class='sidebar box'>d</div>"
+        "<div class='Faktabox'>e</div><div class='inbox'>f</div><p class='fact box'>g</p></div>"
+    )
+    assert [is_box(e) for e in page] == [True, True, True, False, False, False, False]
+    assert prune(page) == 3
+    assert page.text_content() == "defg"
 
 
 def test_paragraph_opening_with_an_empty_bold_element_is_kept():

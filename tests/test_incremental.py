@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
@@ -18,11 +19,16 @@ from scrapy.utils.test import get_crawler
 from crawler.middlewares.incremental import (
     ConditionalGetMiddleware,
     IncrementalConfig,
+    KnownPage,
+    RedirectGateMiddleware,
     SkipStoredMiddleware,
+    entry_changed,
+    entry_signature,
     revisit_due,
 )
 from crawler.siteserver import SiteServers
 from crawler.storage.articles import SqliteArticles
+from crawler.storage.incremental import SqliteUrlMemory
 from tests.conftest import FIXTURES, rows, scrapy
 
 ARTICLES = {"/a/missile.html", "/a/exports.html", "/a/fine-dust.html"}
@@ -309,3 +315,161 @@ start_urls = ["{incr.base_urls["incr-blog"]}/feed.rss"]
     }
     assert total["new"] == 3
     assert total["near"] >= 3
+
+
+# -- one download per page: claims of the run, dropped pages, redirect chains --------------------
+def test_a_page_requested_in_the_run_is_not_requested_again_under_another_spelling(crawler):
+    mw = build_from_crawler(SkipStoredMiddleware, crawler)
+    mw.spider_opened(None)
+    try:
+        first = _article("https://herald.example/a/story?utm_source=rss")
+        assert mw.get_processed_request(first, None) is first
+        for again in (
+            "https://www.herald.example/a/story/",
+            "https://herald.example/a/story?fbclid=IwAR0x",
+        ):
+            assert mw.get_processed_request(_article(again), None) is None
+        # A rendered fetch of the page is not the same as a plain one.
+        rendered = _article("https://herald.example/a/story", playwright=True)
+        assert mw.get_processed_request(rendered, None) is rendered
+        assert crawler.stats.get_value("incremental/claimed") == 2
+    finally:
+        mw.spider_closed(None)
+    # Claims last one run: a new run asks again.
+    mw.spider_opened(None)
+    try:
+        again = _article("https://herald.example/a/story")
+        assert mw.get_processed_request(again, None) is again
+    finally:
+        mw.spider_closed(None)
+
+
+def _entry_request(url: str, title: str) -> Request:
+    return Request(url, meta={"article": True}, cb_kwargs={"entry": {"fallback": {"title": title}}})
+
+
+def test_entry_changed():
+    feed = entry_signature(_entry_request("https://h.example/a", "Teaser"))
+    edited = entry_signature(_entry_request("https://h.example/a", "Teaser, updated"))
+    bare = entry_signature(_article("https://h.example/a"))
+    rendered = entry_signature(_article("https://h.example/a", playwright=True))
+    assert bare is None
+    assert not entry_changed(feed, feed)
+    assert entry_changed(feed, edited)
+    assert not entry_changed(feed, bare)  # a listing's link says nothing about a change
+    assert not entry_changed(bare, feed)
+    assert entry_changed(bare, rendered)
+    assert entry_changed(rendered, feed)
+    # A hostile feed's lone surrogate hashes like any other text.
+    odd = entry_signature(_entry_request("https://h.example/a", "Teaser \ud800"))
+    assert odd
+    assert odd != feed
+
+
+def test_a_dropped_page_waits_for_a_changed_entry_or_the_retry_age(tmp_path):
+    settings = {"DB_PATH": str(tmp_path / "news.db")}
+    memory = SqliteUrlMemory.acquire(tmp_path / "news.db")
+    try:
+        memory.record_drop(
+            ["herald.example/a/teaser"],
+            url="https://herald.example/a/teaser",
+            reason="too_short",
+            entry=entry_signature(_entry_request("https://herald.example/a/teaser", "Teaser")),
+        )
+    finally:
+        memory.release()
+    crawler = get_crawler(settings_dict=settings)
+    mw = build_from_crawler(SkipStoredMiddleware, crawler)
+    mw.spider_opened(None)
+    try:
+        same = _entry_request("https://herald.example/a/teaser?utm_source=x", "Teaser")
+        assert mw.get_processed_request(same, None) is None
+        bare = _article("https://herald.example/a/teaser")
+        assert mw.get_processed_request(bare, None) is None
+        changed = _entry_request("https://herald.example/a/teaser", "Teaser, now the full story")
+        assert mw.get_processed_request(changed, None) is changed
+        assert crawler.stats.get_value("incremental/skipped_dropped") == 2
+    finally:
+        mw.spider_closed(None)
+    crawler = get_crawler(settings_dict={**settings, "INCREMENTAL_DROPPED_RETRY_DAYS": 1e-9})
+    mw = build_from_crawler(SkipStoredMiddleware, crawler)
+    try:
+        due = _entry_request("https://herald.example/a/teaser", "Teaser")
+        assert mw.get_processed_request(due, None) is due
+    finally:
+        mw.spider_closed(None)
+
+
+def test_a_redirect_to_a_stored_page_goes_no_further_and_its_chain_is_remembered(tmp_path):
+    article_id = _stored(tmp_path, "https://herald.example/a/story")
+    crawler = get_crawler(settings_dict={"DB_PATH": str(tmp_path / "news.db")})
+    gate = build_from_crawler(RedirectGateMiddleware, crawler)
+    gate.spider_opened(None)
+    try:
+        hop = Request(
+            "https://herald.example/a/story?utm_source=t.co",
+            meta={"article": True, "redirect_urls": ["https://t.co/AbC123"]},
+        )
+        with pytest.raises(KnownPage):
+            gate.process_request(hop)
+        assert gate.outcomes().seen("t.co/AbC123")[0] == article_id
+        # A redirect to the page the request was made for (a trailing slash) goes on.
+        slash = Request(
+            "https://herald.example/b/new/",
+            meta={"article": True, "redirect_urls": ["https://herald.example/b/new"]},
+        )
+        assert gate.process_request(slash) is None
+        # So does one made by a source request.
+        feed = Request("https://herald.example/feed/", meta={"redirect_urls": ["x"]})
+        assert gate.process_request(feed) is None
+    finally:
+        gate.spider_closed(None)
+
+
+def test_a_page_dropped_as_not_an_article_is_not_fetched_on_the_next_run(sites, db):
+    sitemap = f"{sites.base_urls['pub']}/sitemap-news.xml"
+    log = sites.sites["pub"].requests
+    first = scrapy("crawl", "sitemap", "-a", f"url={sitemap}", db=db)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "/about.html" in log  # a line of text: dropped as too_short
+    dropped = rows(db, "SELECT url, reason, entry FROM dropped_urls")
+    assert [(d["url"].rsplit("/", 1)[1], d["reason"]) for d in dropped] == [
+        ("about.html", "too_short")
+    ]
+    before = len(log)
+    second = scrapy("crawl", "sitemap", "-a", f"url={sitemap}", db=db)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "/about.html" not in log[before:]
+    stats = json.loads(rows(db, "SELECT stats FROM runs ORDER BY id DESC LIMIT 1")[0]["stats"])
+    assert stats["incremental/skipped_dropped"] == 1
+
+
+def test_one_crawlall_run_downloads_a_page_linked_by_two_sites_once(sites, db, tmp_path):
+    pub, agg = sites.base_urls["pub"], sites.base_urls["agg"]
+    sites_file = tmp_path / "sites.toml"
+    sites_file.write_text(
+        f"""
+[[site]]
+name = "herald"
+kind = "feed"
+start_urls = ["{pub}/feed.rss"]
+
+[[site]]
+name = "links"
+kind = "aggregator"
+start_urls = ["{agg}/"]
+link_selector = "ol.stories"
+""",
+        encoding="utf-8",
+    )
+    result = scrapy("crawlall", "--sites", str(sites_file), "-v", db=db)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    served = Counter(sites.sites["pub"].requests)
+    # Both sites link the chip-exports and the Korean missile stories.
+    assert served["/a/2026/11/chip-exports.html"] == 1
+    assert served["/ko/missile.html"] == 1
+    claimed = sum(
+        json.loads(r["stats"]).get("incremental/claimed", 0)
+        for r in rows(db, "SELECT stats FROM runs")
+    )
+    assert claimed == 2

@@ -3,7 +3,9 @@ ways, and whole crawls with POOL_WORKERS=0 and =2 store the same rows."""
 
 from __future__ import annotations
 
+import codecs
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -14,7 +16,8 @@ import pytest
 from scrapy.settings import Settings
 
 from crawler.extract import extract_page
-from crawler.limits import ExtractTimeout
+from crawler.extract.encoding import decode_as, decode_html
+from crawler.limits import ExtractFailed, ExtractTimeout, extract_in_worker
 from crawler.pool import PoolConfig, offload, pool_active
 from pipelines.clean import boilerplate_candidates, clean_with_rules_file
 from tests.conftest import FIXTURES, ROOT, rows, scrapy
@@ -84,6 +87,33 @@ def test_pure_functions_give_the_same_results_in_the_pool(tmp_path):
     assert out["stats"]["restarts"] == 0
 
 
+def test_the_pools_extraction_job_leaves_the_page_to_be_decoded_again():
+    # The job returns the encoding, not the page; the crawler process decodes the body it
+    # holds with it, and must get the very text the extraction saw.
+    text = "<html><head><title>한국 é</title></head><body><p>Seoul \u2018quote\u2019 \u2013 é</p></body></html>"
+    bodies = [(path.read_bytes(), "text/html") for path in PAGES] + [
+        (codecs.BOM_UTF8 + text.encode(), None),
+        (codecs.BOM_UTF16_LE + text.encode("utf-16-le"), "text/html; charset=utf-8"),
+        (text.encode("cp949", "replace"), None),
+        (text.encode("cp949", "replace"), "text/html; charset=iso-8859-1"),
+        (text.encode("latin-1", "replace") + b"\x81\x8d\xff", None),
+        (text.encode() + b"\xff\xfe broken", "text/html; charset=utf-8"),
+    ]
+    encodings = set()
+    for body, content_type in bodies:
+        html, encoding = decode_html(body, content_type)
+        encodings.add(encoding)
+        assert decode_as(body, encoding) == html
+        job = {"url": "http://127.0.0.1/a", "fallback": None, "content_type": content_type,
+               "language": None, "timezone": None}  # fmt: skip
+        item = extract_in_worker(body, **job)
+        assert item.html is None
+        assert item.encoding == encoding
+        item.html = decode_as(body, item.encoding)
+        assert item == extract_page(body, **job)
+    assert {"utf-8", "utf-16-le", "cp949"} < encodings  # and what detection made of the rest
+
+
 HEAVY = ("scrapy", "twisted", "sqlite_utils", "datasketch", "scipy")
 PROBE = f"sorted(__import__('sys').modules.keys() & {set(HEAVY)!r})"
 
@@ -117,6 +147,27 @@ def test_a_job_past_its_deadline_loses_its_worker_and_the_next_job_runs(tmp_path
     assert (s2, v2) == ("ok", 42)
     assert s3 == "error"
     assert isinstance(v3, ValueError)  # the job's own exception, raised as is
+    assert out["stats"]["restarts"] == 1
+
+
+def test_a_worker_that_dies_fails_its_job_only_and_big_messages_go_through(tmp_path):
+    # Each worker holds the job it runs and the next; the next goes back to the queue when
+    # the worker is lost. Messages larger than the pipe's buffer are written and read in
+    # pieces by the reactor, which never waits on a pipe.
+    big = b"\x00\xff" * 3_000_000
+    jobs = [
+        (os._exit, (3,), {}),
+        (len, (big,), {}),
+        (bytes, (7_000_000,), {}),
+        (int, ("5",), {}),
+    ]
+    out = run_in_pool(jobs, tmp_path, workers=1)
+    (s1, v1), (s2, v2), (s3, v3), (s4, v4) = out["results"]
+    assert s1 == "error"
+    assert isinstance(v1, ExtractFailed)
+    assert (s2, v2) == ("ok", len(big))
+    assert (s3, v3) == ("ok", bytes(7_000_000))
+    assert (s4, v4) == ("ok", 5)
     assert out["stats"]["restarts"] == 1
 
 

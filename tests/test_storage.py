@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
+import zlib
 from pathlib import Path
 
 import pytest
@@ -120,7 +121,7 @@ def test_an_archive_from_before_the_url_keys_is_migrated_with_its_stories(tmp_pa
 def test_sightings_of_copies_of_one_story_collapse_when_migrated(tmp_path):
     path = tmp_path / "old.db"
     db = sqlite_utils.Database(path)
-    migrations.apply(db, stop_before="0004_boilerplate_by_story")
+    migrations.apply(db, stop_before="0005_boilerplate_by_story")
     db.execute("INSERT INTO articles (id, url) VALUES (7, 'https://blog.example/a')")
     db.execute(
         "INSERT INTO duplicates (url, article_id, kind) VALUES ('https://blog.example/a-2', 7, "
@@ -131,7 +132,7 @@ def test_sightings_of_copies_of_one_story_collapse_when_migrated(tmp_path):
         "VALUES ('blog.example', 'h1', ?, 'Join us', '2026-11-01')",
         [("https://blog.example/a",), ("https://blog.example/a-2",), ("https://blog.example/x",)],
     )
-    db.execute("PRAGMA user_version = 3")
+    db.execute("PRAGMA user_version = 4")
     db.conn.commit()
     db.close()
     Connection.acquire(path).release()
@@ -394,6 +395,12 @@ def test_stored_pages_for_reprocessing(connection):
     assert pages.ids(since="2026-11-02T00:00:00+00:00") == [2]
     assert pages.html(1) == "<p>한국어 page</p>"
     assert pages.html(3) is None
+    with connection.writing() as db:  # a page kept by a version that wrote zlib
+        db.execute("UPDATE pages SET html = ? WHERE article_id = 2",
+                   [zlib.compress("<p>two, 두</p>".encode(), 6)])  # fmt: skip
+    assert pages.html(2) == "<p>two, 두</p>"
+    blob = connection.db.execute("SELECT html FROM pages WHERE article_id = 1").fetchone()[0]
+    assert blob[:4] == b"\x28\xb5\x2f\xfd"  # written as a zstd frame
     pages.update(1, {"title": "New title", "not_a_column": "x"})
     assert pages.article(1)["title"] == "New title"
     assert pages.article(9) is None

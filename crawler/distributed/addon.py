@@ -38,6 +38,8 @@ WORKER_SWAPS = {
         "crawler.middlewares.incremental.ConditionalGetMiddleware": (
             "crawler.distributed.shared.SharedConditionalGetMiddleware"
         ),
+        # Redirect targets are judged by the writer's dedupe step.
+        "crawler.middlewares.incremental.RedirectGateMiddleware": None,
     },
     "EXTENSIONS": {
         # The runs rows go through the writer's queue.

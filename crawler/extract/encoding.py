@@ -126,6 +126,12 @@ def decode_html(body: bytes, content_type: str | None = None) -> tuple[str, str]
     return body.decode("cp1252", "replace"), "cp1252"
 
 
+def decode_as(body: bytes, encoding: str) -> str:
+    """The text ``decode_html`` gave for ``body`` when it chose ``encoding`` (the byte-order
+    mark dropped, bad bytes replaced): a pool worker sends back the encoding, not the page."""
+    return body[_bom_len(body) :].decode(encoding, "replace")
+
+
 def _detect(body: bytes) -> str | None:
     guess = charset_normalizer.from_bytes(body[:_DETECT_BYTES]).best()
     return _canonical(guess.encoding) if guess else None

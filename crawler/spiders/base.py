@@ -14,15 +14,17 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from scrapy_playwright.page import PageMethod
 
 from crawler.config import get_bool
-from crawler.extract import extract_page, url_domain
-from crawler.extract.encoding import decode_html
+from crawler.extract import url_domain
+from crawler.extract.encoding import decode_as, decode_html
 from crawler.failures import failure_reason
 from crawler.items import ArticleItem, utcnow
 from crawler.limits import (
     ExtractFailed,
     ExtractTimeout,
     bounded_extract,
+    extract_in_worker,
 )
+from crawler.middlewares.incremental import KnownPage
 from crawler.pool import offload, pool_active
 from crawler.sites import Site, SitesError, parse_site
 
@@ -235,6 +237,8 @@ class NewsSpider(scrapy.Spider):
         return {"playwright": True, "playwright_page_methods": methods}
 
     def article_failed(self, failure: Failure) -> None:
+        if failure.check(KnownPage):  # a redirect to a known page: not a failure
+            return
         request = failure.request
         reason = failure_reason(failure)
         self.crawler.stats.inc_value(f"article/failed/{reason}")
@@ -259,10 +263,8 @@ class NewsSpider(scrapy.Spider):
             "fetched_at": utcnow(),
             "status": response.status,
             "content_type": content_type,
-            "request_url": response.request.url if response.request else None,
+            "request_url": _requested_url(response),
         }
-        if base["request_url"] == response.url:
-            base["request_url"] = None
         if not _is_html(response, content_type):
             yield ArticleItem(url=response.url, domain=url_domain(response.url), **base)
             return
@@ -275,6 +277,8 @@ class NewsSpider(scrapy.Spider):
         }
         if pool_active():
             item = await self._extract_in_pool(response.body, job)
+            if item is not None and item.encoding:
+                item.html = decode_as(response.body, item.encoding)
         else:
             html, encoding = decode_html(response.body, content_type)
             # EXTRACT_TIMEOUT: a pathological page cannot hang the crawl.
@@ -289,11 +293,12 @@ class NewsSpider(scrapy.Spider):
         yield item
 
     async def _extract_in_pool(self, body: bytes, job: dict[str, Any]) -> ArticleItem | None:
-        """``extract_page`` in a worker process, bounded by ``EXTRACT_TIMEOUT``; ``None``
+        """``extract_page`` in a worker process (``extract_in_worker``: the item comes back
+        without its HTML), bounded by ``EXTRACT_TIMEOUT``; ``None``
         (counted and logged as ``bounded_extract`` does) when it ran out of time or failed."""
         stats = self.crawler.stats
         try:
-            item = await offload(extract_page, body, **job)
+            item = await offload(extract_in_worker, body, **job)
         except ExtractTimeout as exc:
             stats.inc_value("extract/timeout")
             stats.inc_value("article/failed/extract_timeout")
@@ -315,6 +320,14 @@ async def wait_softly(page: Page, selector: str, timeout_ms: float) -> None:
         await page.wait_for_selector(selector, state="attached", timeout=timeout_ms)
     except PlaywrightTimeoutError:
         logger.warning("%s: %r not found after %.0f ms", page.url, selector, timeout_ms)
+
+
+def _requested_url(response: Response) -> str | None:
+    """The URL first requested for ``response``'s page, when redirects changed it."""
+    if response.request is None:
+        return None
+    first = (response.request.meta.get("redirect_urls") or [response.request.url])[0]
+    return None if first == response.url else first
 
 
 def _is_html(response: Response, content_type: str | None) -> bool:

@@ -52,9 +52,12 @@ def _entry_from_feedparser(entry: Any) -> dict[str, Any] | None:
     )
     published = entry.get("published") or entry.get("updated") or entry.get("created")
     parsed = entry.get("published_parsed") or entry.get("updated_parsed")
+    source = entry.get("source") or {}
     return {
         "url": link.strip(),
         "content_links": _HREF_RE.findall(content),
+        # RSS <source url="...">Name</source>: the publisher an aggregator credits.
+        "source": {"name": _plain(source.get("title")), "url": source.get("href")},
         "timestamp": _timestamp(parsed),
         "fallback": {
             "title": _plain(entry.get("title")),

@@ -1,6 +1,7 @@
 """What the incremental crawl remembers in the archive: the URL keys of stored stories (an
-article already stored is not requested again) and the validators and bodies of sources
-(feeds, sitemaps and listing pages are fetched with conditional GET)."""
+article already stored is not requested again, nor any URL that led to it), the pages dropped as
+not an article, the aggregator links resolved to publishers' URLs, and the validators and
+bodies of sources (feeds, sitemaps and listing pages are fetched with conditional GET)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,40 @@ class SqliteUrlMemory(SqliteStore):
             if row:
                 return row[0]
         return None
+
+    def record_aliases(self, article_id: int, keys: Iterable[str], seen: str | None = None) -> None:
+        """Point more URL ``keys`` at stored story ``article_id`` (the URLs of a redirect
+        chain, the link that led to it, a portal copy's publisher URL): none of them is
+        requested again. A key that names another story already keeps it."""
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return
+        with self.connection.writing() as db:
+            record_url_keys(db, article_id, keys, seen)
+            db.conn.executemany("DELETE FROM dropped_urls WHERE key = ?", [(k,) for k in keys])
+
+    def dropped(self, key: str) -> tuple[str, str | None, str | None] | None:
+        """``(reason, entry, last_seen)`` of a page dropped as not an article, else ``None``."""
+        row = self.db.execute(
+            "SELECT reason, entry, last_seen FROM dropped_urls WHERE key = ?", [key]
+        ).fetchone()
+        return (row[0], row[1], row[2]) if row else None
+
+    def record_drop(self, keys: Iterable[str], *, url: str, reason: str, entry: str | None) -> None:
+        """Remember that the page at ``url``, known by ``keys``, is not an article (``reason``),
+        as linked by the feed entry with signature ``entry``. Keys of stored stories are left
+        alone."""
+        now = utcnow()
+        rows = [(k, url, reason, entry, now, now) for k in dict.fromkeys(keys)]
+        with self.connection.writing() as db:
+            db.conn.executemany(
+                "INSERT INTO dropped_urls (key, url, reason, entry, first_seen, last_seen) "
+                "SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS "
+                "(SELECT 1 FROM url_keys WHERE key = ?1) "
+                "ON CONFLICT (key) DO UPDATE SET url = excluded.url, reason = excluded.reason, "
+                "entry = excluded.entry, last_seen = excluded.last_seen",
+                rows,
+            )
 
     def all_keys(self, *, batch: int = 5000) -> Iterator[list[tuple[str, int, str | None]]]:
         """Every URL key as ``(key, article_id, last_seen)``, in batches (key order): the
@@ -118,3 +153,25 @@ class SqliteHttpCache(SqliteStore):
     def forget(self, url: str) -> None:
         with self.connection.writing() as db:
             db.execute("DELETE FROM http_cache WHERE url = ?", [url])
+
+
+class SqliteLinkTargets(SqliteStore):
+    """The ``link_targets`` table: aggregator links (a Google News article id) resolved to
+    the publisher's URL, so that each is decoded once; a link that could not be resolved is
+    kept with its reason and the date, to be tried again later. Implements ``LinkTargets``."""
+
+    def get(self, link: str) -> tuple[str | None, str | None, str | None] | None:
+        """``(target, reason, resolved_at)`` of a link seen before, else ``None``."""
+        row = self.db.execute(
+            "SELECT target, reason, resolved_at FROM link_targets WHERE link = ?", [link]
+        ).fetchone()
+        return (row[0], row[1], row[2]) if row else None
+
+    def put(self, link: str, target: str | None, *, reason: str | None = None) -> None:
+        """Remember what ``link`` resolved to (``target``), or why it could not be."""
+        with self.connection.writing() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO link_targets (link, target, reason, resolved_at) "
+                "VALUES (?, ?, ?, ?)",
+                [link, target, reason, utcnow()],
+            )

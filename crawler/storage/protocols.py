@@ -29,6 +29,40 @@ class UrlMemory(Protocol):
     def release(self) -> None: ...
 
 
+@runtime_checkable
+class PageOutcomes(Protocol):
+    """What the incremental crawl remembers besides the stored stories' own URLs: the other
+    URLs that led to a story, and the pages dropped as not an article (``SqliteUrlMemory``).
+    A distributed worker has no such memory: the writer records the keys of what it stores.
+    """
+
+    def record_aliases(self, article_id: int, keys: Iterable[str], seen: str | None = None) -> None:
+        """Point more URL keys at stored story ``article_id``."""
+        ...
+
+    def dropped(self, key: str) -> tuple[str, str | None, str | None] | None:
+        """``(reason, entry signature, last_seen)`` of a dropped page's URL key."""
+        ...
+
+    def record_drop(self, keys: Iterable[str], *, url: str, reason: str, entry: str | None) -> None:
+        """Remember a page dropped as not an article, under every key it is known by."""
+        ...
+
+
+@runtime_checkable
+class LinkTargets(Protocol):
+    """Aggregator links resolved to publishers' URLs (the aggregator spider's Google News
+    decoding), so that each link is resolved once."""
+
+    def get(self, link: str) -> tuple[str | None, str | None, str | None] | None:
+        """``(target, reason, resolved_at)``; ``target`` ``None``: unresolved (``reason``)."""
+        ...
+
+    def put(self, link: str, target: str | None, *, reason: str | None = None) -> None: ...
+
+    def release(self) -> None: ...
+
+
 class CachedSource(TypedDict):
     """What ``HttpCache.get`` gives back for a source URL."""
 

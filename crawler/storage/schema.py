@@ -14,7 +14,7 @@ from crawler.urls import url_keys
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Number of migrations below; stored in ``PRAGMA user_version`` after they ran."""
 
 migrations = Migrations("newscrawler")
@@ -67,7 +67,7 @@ def _m0001_initial(db: sqlite_utils.Database) -> None:
             "fetched_at": str,
             "content_type": str,
             "encoding": str,
-            "html": bytes,  # zlib-compressed UTF-8
+            "html": bytes,  # UTF-8, zstd-compressed (zlib in rows of older versions)
         },
         pk="article_id",
         foreign_keys=[("article_id", "articles", "id")],
@@ -192,8 +192,29 @@ def _m0003_dedupe_incremental(db: sqlite_utils.Database) -> None:
         )
 
 
-@migrations(name="0004_boilerplate_by_story")
-def _m0004_boilerplate_by_story(db: sqlite_utils.Database) -> None:
+@migrations(name="0004_aggregators")
+def _m0004_aggregators(db: sqlite_utils.Database) -> None:
+    # The original publisher of a story stored from an aggregator: the press name a portal
+    # (or a Google News entry) credits, and the publisher's own URL of a portal's copy.
+    db["articles"].add_column("publisher", str)
+    db["articles"].add_column("publisher_url", str)
+    # Pages dropped as not an article (validate step, an aggregator's own page), by URL key
+    # (crawler/urls.py), with the signature of the feed entry that linked them: not fetched
+    # again until that entry changes or INCREMENTAL_DROPPED_RETRY_DAYS pass.
+    db.execute(
+        "CREATE TABLE dropped_urls (key TEXT PRIMARY KEY, url TEXT, reason TEXT NOT NULL, "
+        "entry TEXT, first_seen TEXT, last_seen TEXT) WITHOUT ROWID"
+    )
+    # Aggregator links resolved to the publisher's URL (a Google News article id): each is
+    # decoded once. target NULL: it could not be resolved (reason), tried again later.
+    db.execute(
+        "CREATE TABLE link_targets (link TEXT PRIMARY KEY, target TEXT, reason TEXT, "
+        "resolved_at TEXT) WITHOUT ROWID"
+    )
+
+
+@migrations(name="0005_boilerplate_by_story")
+def _m0005_boilerplate_by_story(db: sqlite_utils.Database) -> None:
     # Learned boilerplate counts a line once per story, not per page (pipelines/clean/): a
     # sighting's article_key becomes the id of the story the page was stored as (its own
     # articles row, or the row its duplicates row points to). Sightings of pages that were

@@ -301,12 +301,23 @@ class Lexicon:
             rf"|{given}[ ](?P<fam2>{surnames})(?![\w\-])))"
         )
         edge = _LATIN_EDGE
+        # Speed, same matches: a name starts with one of these letters in this case, the
+        # elliptical form with T, t, N or S (look-aheads without IGNORECASE), and the three
+        # Latin-script branches only where a word starts (each checks that itself too), so
+        # most positions are turned away before any alternative is tried. A Hangul term
+        # starts where none of them can, so its branch may come last.
+        starts = {s[:1] for s in self.surnames} | {s.capitalize()[:1] for s in by_length}
+        name_start = (
+            f"(?-i:(?=[{re.escape(''.join(sorted(starts)))}]))"
+            if starts and "" not in starts
+            else ""
+        )
         regex = (
-            rf"(?=[{edge}\uac00-\ud7a3])(?:"
+            rf"(?=[{edge}\uac00-\ud7a3])(?:(?<![{edge}])(?:"
             rf"(?P<lat>(?<![{edge}]){_trie_regex(latin)}(?![{edge}]))"
-            rf"|(?P<han>(?=[\uac00-\ud7a3])(?<![\uac00-\ud7a3]){_trie_regex(hangul)})"
-            rf"|(?P<name>(?=[A-Z]){name})"
-            r"|(?P<ell>(?=[TtNS])(?-i:(?<![\w])(?:[Tt]he\s+)?(?:North|South)(?![\w]))))"
+            rf"|(?P<name>{name_start}(?=[A-Z]){name})"
+            r"|(?P<ell>(?-i:(?=[TtNS]))(?-i:(?<![\w])(?:[Tt]he\s+)?(?:North|South)(?![\w]))))"
+            rf"|(?P<han>(?=[\uac00-\ud7a3])(?<![\uac00-\ud7a3]){_trie_regex(hangul)}))"
         )
         return re.compile(regex, re.IGNORECASE)
 

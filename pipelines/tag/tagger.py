@@ -57,6 +57,7 @@ TOPIC_RELATIVE = 0.25
 
 _AG_ENTITY_RE = re.compile(r"\s?#(\d{2,5});")
 _BARE_ENTITY_RE = re.compile(r"(?<![&\w])(quot|amp|lt|gt|nbsp|apos);")
+_BARE_ENTITY_NAMES = ("quot;", "amp;", "lt;", "gt;", "nbsp;", "apos;")
 _TAG_RE = re.compile(r"</?[a-zA-Z][^<>]{0,40}>")
 _SPACES_RE = re.compile(r"[ \t\u00a0]+")
 _SENTENCE_END_RE = re.compile(r"[.!?。](?=\s|$)|\n")
@@ -80,13 +81,17 @@ def clean_input(text: str) -> str:
     if "&" in text:
         text = html.unescape(text)
     if ";" in text:
-        text = _AG_ENTITY_RE.sub(lambda m: chr(int(m.group(1))), text)
-        text = _BARE_ENTITY_RE.sub(lambda m: html.unescape(f"&{m.group(1)};"), text)
+        if "#" in text:
+            text = _AG_ENTITY_RE.sub(lambda m: chr(int(m.group(1))), text)
+        if any(name in text for name in _BARE_ENTITY_NAMES):
+            text = _BARE_ENTITY_RE.sub(lambda m: html.unescape(f"&{m.group(1)};"), text)
     if "<" in text:
         text = _TAG_RE.sub(" ", text)
     if "\\" in text:
         text = text.replace("\\", " ")
-    return _SPACES_RE.sub(" ", text)
+    if "  " in text or "\t" in text or "\u00a0" in text:  # else every run is one space
+        text = _SPACES_RE.sub(" ", text)
+    return text
 
 
 def lead_end(text: str) -> int:
