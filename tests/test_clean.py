@@ -312,6 +312,32 @@ def test_footer_is_trimmed_up_to_the_last_sentence():
     ]
 
 
+@pytest.mark.parametrize(
+    ("line", "rule"),
+    [
+        ("This story was fetched by an automated system from partner sites.", "syndication"),
+        ("Harbour Daily accepts no liability for the accuracy of reader posts.", "syndication"),
+        ("Disclaimer: views in reader letters are not ours.", "syndication"),
+        ("Excerpted from the Busan Ilbo", "syndication"),
+    ],
+)
+def test_disclaimers_below_the_article_are_removed(line, rule):
+    text = ARTICLE.replace("{line}\n\n", "")
+    assert clean_text(f"{text}\n\n{line}").removed == [{"text": line, "rule": rule}]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "The company said it takes no responsibility for the content of the leaked report.",
+        "The ministry said the report was compiled by an automated system last year.",
+    ],
+)
+def test_a_last_sentence_about_responsibility_or_automation_stays(sentence):
+    text = ARTICLE.replace("{line}\n\n", "") + "\n\n" + sentence
+    assert clean_text(text).removed == []
+
+
 def test_short_last_lines_stay_when_no_footer_follows():
     text = (
         "The festival runs until Sunday at three venues.\n\n"
