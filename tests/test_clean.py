@@ -183,6 +183,10 @@ SPAM_LINES = [
     ("Port strike enters its third week (tap here to read more)", "related"),
     ("Seoul unveils night bus routes | click to read", "related"),
     ("Image credit: pixabay.com", "photo_credit"),
+    ("Liked this post? Forward it to a friend who would enjoy it.", "share_bar"),
+    ("Follow the Harbour Daily group on Viber for morning briefs.", "social_join"),
+    ("By registering you consent to our terms and to occasional offers.", "newsletter"),
+    ("김민지 기자 = minji@harbour.example", "reporter_contact"),
     (
         "We and our 812 partners store and/or access information on a device, such as cookies.",
         "cookie_consent",
@@ -267,6 +271,8 @@ def test_head_lines_before_the_first_sentence_are_removed(line, rule):
         "Kim, who covers North Korea for a Seoul daily, said the reports were unconfirmed.",
         "Residents were asked to leave a note under the door if they saw the missing dog.",
         "Users can turn on notifications in the settings menu, the company said.",
+        "Police asked residents to share it with anyone who may have seen the car.",
+        "Officials urged people to follow the ministry's page on Facebook for updates.",
         "The mayor told reporters to click here to read the full statement, which drew laughs.",
     ],
 )
@@ -363,6 +369,19 @@ def test_headline_repeated_in_the_body_is_removed():
 def test_lede_that_reads_like_the_title_is_kept_when_not_repeated():
     text = SEED_TITLE + "\n\nAccording to the North Korean government, it must strengthen."
     assert clean_text(text, title=SEED_TITLE).text == text
+
+
+def test_a_lede_cut_short_and_used_as_the_title_is_kept():
+    # a re-post's title is its lede cut off mid-sentence: longer than a headline, so it reads
+    # as the story's first sentence, not as a headline to remove
+    lede = (
+        "The port authority said on Tuesday that container traffic will not recover this year "
+        "unless shipping lines return to the routes they left in the spring and"
+    )
+    text = f"{lede}\n\nPost a Comment"
+    assert clean_text(text, title=lede).text == lede
+    short = "Port traffic will not recover this year"
+    assert clean_text(f"{short}\n\n{SEED_TITLE}.", title=short).text == f"{SEED_TITLE}."
 
 
 def test_repeated_paragraph_keeps_the_first_copy_but_lists_repeat_freely():

@@ -46,6 +46,9 @@ HEADLINE_MIN_OVERLAP = 0.75
 HEAD_MAX_LINES = 6
 """Head rules look at most at this many lines at the top, before the first real sentence."""
 HEADLINE_MAX_LINES = 3
+HEADLINE_MAX_WORDS = 20
+"""A title longer than this reads as a sentence (a lede used as the headline, perhaps cut
+short without its full stop), not as a headline."""
 """The headline is looked for among the first lines that are left after the head rules."""
 BLOCK_MAX_LINES = 15
 """A block header (Related, Tags) takes at most this many list lines with it."""
@@ -203,9 +206,11 @@ def _drop_other_headlines(
 
 def _drop_headline(lines: list[_Line], rule: list[str | None], title: str) -> None:
     """The headline repeated as one of the first lines goes, once. A title that reads as a
-    sentence and is also the lede is kept unless the lede is repeated (then one copy goes)."""
+    sentence (sentence-final punctuation, or longer than ``HEADLINE_MAX_WORDS``) and is also
+    the lede is kept unless the lede is repeated (then one copy goes)."""
     title_key = key_form(title)
     sentence_title = bool(_SENTENCE_END_RE.search(title.rstrip(_CLOSERS)))
+    sentence_title = sentence_title or len(title_key.split()) > HEADLINE_MAX_WORDS
     seen = 0
     for i, line in enumerate(lines):
         if rule[i] is not None:
