@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 SCRAPY := $(VENV)/bin/scrapy
 PYTEST_ARGS ?=
 
-.PHONY: setup demo datasette test test-fast docs lint bench bench-clean bench-tag bench-dedupe bench-distributed faults
+.PHONY: setup demo datasette test test-fast docs lint bench bench-clean bench-tag bench-dedupe bench-reposts bench-distributed faults
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -49,6 +49,10 @@ faults: setup  ## fault suite: hostile pages, kills, locked/full disks, SSRF vec
 
 bench-dedupe: setup  ## same-story links on a built corpus; 100k-story index memory
 	$(PY) bench/bench_dedupe.py
+
+BENCH_REPOSTS_ARGS ?= --seeds 1 2 3
+bench-reposts: setup  ## re-post network lab (../shared/repost-lab) crawled twice per seed: spam, loss, dedupe
+	$(PY) bench/bench_reposts.py $(BENCH_REPOSTS_ARGS)
 
 bench-distributed: setup  ## 1, 2, 3 workers + one writer on Redis vs one machine (perf mirror)
 	$(PY) bench/bench_distributed.py

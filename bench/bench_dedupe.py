@@ -122,6 +122,8 @@ class Doc:
     url: str
     canonical: str | None
     text: str
+    title: str | None = None
+    """The headline the page shows (a re-post's is often changed)."""
 
 
 def load_stories(*, shared: bool = True) -> list[Story]:
@@ -183,12 +185,23 @@ def variants(story: Story, rng: random.Random) -> list[Doc]:
     url = f"https://www.{site}.com{path}"
     paras = list(story.paragraphs)
     text = "\n\n".join(paras)
-    docs = [Doc(story.id, "original", url, url, text)]
+    docs = [Doc(story.id, "original", url, url, text, story.title)]
     footers = FOOTERS_KO if ko else FOOTERS_EN
+    words = story.title.split()
+    headlines = {  # how re-posts show the headline
+        "repost:title+footer": story.title.upper(),
+        "repost:repeated-lede": "BREAKING: " + story.title,
+        "repost:truncated": " ".join(words[: max(3, len(words) * 2 // 3)]) + " ...",
+        "repost:reflowed": story.title + " (VIDEO)",
+        "repost:edits+2-footers": story.title.lower(),
+        "repost:intro+heavy-edits": "You will not believe what happened next",
+        "repost:ads-between": "[UPDATED] " + story.title,
+    }
 
     def add(variant: str, doc_url: str, body: list[str] | str, canonical: str | None = None):
         joined = body if isinstance(body, str) else "\n\n".join(body)
-        docs.append(Doc(story.id, variant, doc_url, canonical, joined))
+        title = headlines.get(variant, story.title)
+        docs.append(Doc(story.id, variant, doc_url, canonical, joined, title))
 
     if rng.random() < 0.6:
         tracking = f"?utm_source=twitter&utm_medium=social&fbclid=Iw{rng.randrange(10**8)}"
@@ -264,6 +277,7 @@ class MemoryIndex:
         self.hashes: dict[str, int] = {}
         self.bands: dict[int, list[int]] = defaultdict(list)
         self.texts: dict[int, str] = {}
+        self.titles: dict[int, str | None] = {}
 
     def story_for_keys(self, keys):
         return next((self.keys[k] for k in keys if k in self.keys), None)
@@ -278,9 +292,13 @@ class MemoryIndex:
     def story_text(self, article_id):
         return self.texts.get(article_id)
 
+    def story_title(self, article_id):
+        return self.titles.get(article_id)
+
     def add(self, fp, keys, text, doc=None) -> int:
         aid = len(self.texts) + 1
         self.texts[aid] = text
+        self.titles[aid] = doc.title if doc is not None else None
         self.hashes.setdefault(fp.text_hash, aid)
         for k in fp.band_keys:
             self.bands[k].append(aid)
@@ -308,6 +326,7 @@ class ArchiveIndex:
             {
                 "url": doc.url,
                 "canonical_url": doc.canonical,
+                "title": doc.title,
                 "text": text,
                 "text_hash": fp.text_hash,
             }
@@ -334,9 +353,9 @@ def run(
     out = []
     for i, doc in enumerate(docs):
         if memo is None:
-            fp = fingerprint(doc.text, config)
+            fp = fingerprint(doc.text, config, title=doc.title)
         elif (fp := memo.get(i)) is None:
-            fp = memo[i] = fingerprint(doc.text, config)
+            fp = memo[i] = fingerprint(doc.text, config, title=doc.title)
         keys = url_keys(doc.url, doc.canonical)
         verdict = find_duplicate(fp, keys, index, config)
         if verdicts is not None:

@@ -64,13 +64,15 @@ SETTINGS: tuple[Setting, ...] = (
     # -- Validate step
     Setting("VALIDATE_ENABLED", bool, True, "validate", "`False` switches the validate step off"),
     Setting("VALIDATE_MIN_CHARS", int, 200, "validate",
-            "letters and digits an article body needs, else it is dropped as `too_short`"),
+            "letters and digits an article body needs before and after cleaning, else it is "
+            "dropped as `too_short` (a Hangul syllable counts 2, a Han or kana character 3)"),
     # -- Clean step
     Setting("CLEAN_ENABLED", bool, True, "clean", "`False` switches the clean step off"),
     Setting("CLEAN_RULES_FILE", str, None, "clean",
             "rules file to use instead of the bundled `data/clean_rules.toml`"),
     Setting("CLEAN_BOILERPLATE_MIN_ARTICLES", int, 3, "clean",
-            "distinct articles of a domain that make a line boilerplate (at least 2)"),
+            "distinct stories of a domain that make a line boilerplate (at least 2; "
+            "longer and slot-filled lines need one more)"),
     Setting("CLEAN_LEARN", bool, True, "clean",
             "`False`: no learned boilerplate (no sightings read or written)"),
     # -- Dedupe step

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
     from crawler.sites import Site
     from crawler.storage.connection import Connection
-    from crawler.storage.protocols import StoryIndex
 
 logger = logging.getLogger(__name__)
 
@@ -130,41 +129,17 @@ class DuplicateCheck:
     def text_hash(self, text: str) -> str | None:
         return self.dedupe.fingerprint(text, self.config).text_hash if text else None
 
-    def earlier_duplicate(self, article_id: int, text: str) -> Any:
+    def earlier_duplicate(self, article_id: int, text: str, title: str | None = None) -> Any:
         """The dedupe ``Verdict`` naming an earlier story, or ``None``."""
-        fp = self.dedupe.fingerprint(text, self.config)
+        fp = self.dedupe.fingerprint(text, self.config, title=title)
         return self.dedupe.find_duplicate(
-            fp, [], _EarlierStories(self.index, article_id), self.config
+            fp, [], self.dedupe.EarlierStories(self.index, article_id), self.config
         )
 
     def reindex(self, article_id: int, text: str) -> None:
         fp = self.dedupe.fingerprint(text, self.config)
         if fp.band_keys:
             self.index.add(article_id, list(fp.band_keys))
-
-
-class _EarlierStories:
-    """The archive as the dedupe module queries it (``StoryIndex``), limited to stories
-    stored before ``article_id`` (so an article is never its own duplicate and the first
-    sighting stays the story)."""
-
-    def __init__(self, index: StoryIndex, article_id: int) -> None:
-        self.index = index
-        self.article_id = article_id
-
-    def story_for_keys(self, keys: Any) -> int | None:
-        return None
-
-    def story_for_text_hash(self, text_hash: str) -> int | None:
-        found = self.index.story_for_text_hash(text_hash)  # the oldest with that hash
-        return found if found is not None and found < self.article_id else None
-
-    def story_candidates(self, band_keys: Any, *, limit: int) -> list[int]:
-        found = self.index.story_candidates(band_keys, limit=limit + 1)
-        return [c for c in found if c < self.article_id][:limit]
-
-    def story_text(self, article_id: int) -> str | None:
-        return self.index.story_text(article_id)
 
 
 @dataclass
@@ -319,7 +294,7 @@ def _one(
         outcome.unchanged += 1
     if not (dupes.active and text):
         return
-    verdict = dupes.earlier_duplicate(article_id, text)
+    verdict = dupes.earlier_duplicate(article_id, text, new["title"])
     if verdict is None or stored.pages.duplicate_recorded(row["url"], verdict.article_id):
         return
     outcome.new_duplicates.append(

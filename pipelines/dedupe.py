@@ -46,6 +46,28 @@ _WORD_RE = re.compile(r"[^\W_]+")
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])[\"'\u201d\u2019)\]]*\s+|\n+")
 ANCHOR_MIN_WORDS = 8
 """A sentence shorter than this is too common ("He said no.") to anchor a story."""
+TITLE_MIN_WORDS = 3
+"""Headlines agree when the shorter one has at least this many distinct words ..."""
+TITLE_AGREEMENT = 0.8
+"""... and this share of them is in the other ("UPDATE: X", "X (VIDEO)", "X ..." and X), or
+when one headline of at least ``TITLE_AS_LEDE_MIN_WORDS`` words is, to this share, the other
+text's opening (a re-post that used the lede as its headline)."""
+TITLE_AS_LEDE_MIN_WORDS = 6
+HEAD_WORDS = 80
+"""Words of a text's opening compared with the other story's headline."""
+SHORT_CONTAINMENT = 0.8
+"""With the headline or the lede as evidence, a text of which this share is in the other is
+the same story, however short (a brief re-posted with leftover blocks around it) ..."""
+EVIDENCE_AGAINST_JACCARD = 0.9
+"""... and when both headlines are known and neither they nor the ledes agree, a short text
+(under ``EVIDENCE_AGAINST_MAX_SHINGLES``) is the same story only this close (Jaccard): junk
+as long as two briefs does not make them one. Longer texts are judged by their words."""
+EVIDENCE_AGAINST_MAX_SHINGLES = 100
+EDITED_CONTAINMENT = 0.3
+"""Headlines and ledes disagreeing count only when the lines in which the two texts differ
+share less than this (containment) of their shingles: an edited copy under a new headline
+differs in lines that still overlap, two stories padded with the same blocks in lines that
+do not (``edited``)."""
 _NO_SPACE_SCRIPT_RE = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])")
 """Kana and Han ideographs: scripts written without spaces, shingled per character. Hangul is
 written with spaces between words (eojeol) and is shingled per word like Latin script."""
@@ -259,21 +281,96 @@ def anchor_keys(text: str, config: DedupeConfig) -> tuple[int, ...]:
 
 
 @dataclass(frozen=True)
+class Opening:
+    """A story's headline and opening, the evidence beside its words."""
+
+    title: frozenset[str] = frozenset()
+    """Distinct words of the headline (empty: no headline known)."""
+    title_words: tuple[str, ...] = ()
+    head: frozenset[str] = frozenset()
+    """Distinct words of the text's first ``HEAD_WORDS`` words."""
+    lede: str | None = None
+    """The first sentence of ``ANCHOR_MIN_WORDS`` words or more, normalised."""
+    lines: tuple[str, ...] = ()
+    """The text's lines, normalised (``edited``)."""
+
+    @classmethod
+    def of(cls, text: str, title: str | None, words: list[str] | None = None) -> Opening:
+        words = tokens(text) if words is None else words
+        title_words = tuple(tokens(title)) if title else ()
+        lines = tuple(filter(None, (" ".join(tokens(line)) for line in text.split("\n"))))
+        head = frozenset(words[:HEAD_WORDS])
+        return cls(frozenset(title_words), title_words, head, lede(text), lines)
+
+
+def lede(text: str) -> str | None:
+    """The text's first sentence of at least ``ANCHOR_MIN_WORDS`` words, normalised."""
+    for sentence in _SENTENCE_END_RE.split(text):
+        words = tokens(sentence)
+        if len(words) >= ANCHOR_MIN_WORDS:
+            return " ".join(words)
+    return None
+
+
+def _title_in(title: Opening, other: frozenset[str], minimum: int) -> bool:
+    return len(title.title) >= minimum and len(title.title & other) >= TITLE_AGREEMENT * len(
+        title.title
+    )
+
+
+def evidence(a: Opening, b: Opening) -> bool | None:
+    """Whether two stories' headlines or ledes say they are one story: ``None`` when a
+    headline is missing (the words alone decide), else ``True`` when the headlines agree
+    (the shorter one's words in the other), one headline is the other's opening, or the
+    ledes are the same sentence; ``False`` when none of these holds."""
+    if not a.title or not b.title:
+        return None
+    short, long = sorted((a, b), key=lambda o: len(o.title))
+    if _title_in(short, long.title, TITLE_MIN_WORDS):
+        return True
+    if _title_in(a, b.head, TITLE_AS_LEDE_MIN_WORDS) or _title_in(
+        b, a.head, TITLE_AS_LEDE_MIN_WORDS
+    ):
+        return True
+    return a.lede is not None and a.lede == b.lede
+
+
+def edited(a: Opening, b: Opening, config: DedupeConfig) -> bool:
+    """Whether the lines in which two texts differ still overlap: copies of one story edited
+    (a word changed, a sentence reworded), or one text is the other's lines and more. Two
+    stories that share only whole lines (a site's leftover template) differ in lines that
+    have nothing in common."""
+    shared = set(a.lines) & set(b.lines)
+    own_a = [w for line in a.lines if line not in shared for w in line.split()]
+    own_b = [w for line in b.lines if line not in shared for w in line.split()]
+    if not own_a or not own_b:
+        return True
+    own = similarity(shingles(own_a, config.shingle_size), shingles(own_b, config.shingle_size))
+    return own.containment >= EDITED_CONTAINMENT
+
+
+@dataclass(frozen=True)
 class Fingerprint:
     """What the dedupe step compares of one text."""
 
-    text_hash: str
+    text_hash: str | None
+    """``None`` for a text without words: it never matches another by its text."""
     shingles: frozenset[int]
     band_keys: tuple[int, ...]
     """MinHash LSH band keys, then sentence anchor keys: the story's rows in the index."""
+    opening: Opening = Opening()
 
 
-def fingerprint(text: str, config: DedupeConfig) -> Fingerprint:
+def fingerprint(text: str, config: DedupeConfig, *, title: str | None = None) -> Fingerprint:
+    """The text's hash, shingles and index keys, and (with ``title``) its opening."""
     words = tokens(text)
+    if not words:
+        return Fingerprint(None, frozenset(), ())
     shingle_set = shingles(words, config.shingle_size)
     digest = hashlib.sha1(" ".join(words).encode("utf-8")).hexdigest()  # noqa: S324 - a key
-    keys = band_keys(shingle_set, config) + anchor_keys(text, config) if shingle_set else ()
-    return Fingerprint(digest, shingle_set, keys)
+    keys = band_keys(shingle_set, config) + anchor_keys(text, config)
+    opening = Opening.of(text, title, words) if title else Opening()
+    return Fingerprint(digest, shingle_set, keys, opening)
 
 
 @dataclass(frozen=True)
@@ -294,10 +391,16 @@ def similarity(a: frozenset[int], b: frozenset[int]) -> Similarity:
     return Similarity(common / (len(a) + len(b) - common), common / smaller, smaller)
 
 
-def same_story(sim: Similarity, config: DedupeConfig) -> bool:
+def same_story(sim: Similarity, config: DedupeConfig, agree: bool | None = None) -> bool:
     """Near-duplicate verdict: enough overlap, or the shorter text (long enough to judge)
-    almost wholly inside the other."""
+    almost wholly inside the other. ``agree`` is what the headlines and ledes say
+    (``evidence``): when they agree, a short text wholly inside the other is enough; when
+    they disagree, a short text must be nearly identical."""
+    if agree is False and sim.smaller < EVIDENCE_AGAINST_MAX_SHINGLES:
+        return sim.jaccard >= EVIDENCE_AGAINST_JACCARD
     if sim.jaccard >= config.near_threshold:
+        return True
+    if agree and sim.containment >= SHORT_CONTAINMENT:
         return True
     return (
         sim.containment >= config.containment_threshold
@@ -326,24 +429,61 @@ def find_duplicate(
     (highest Jaccard, then the oldest story)."""
     if keys and (article_id := index.story_for_keys(keys)) is not None:
         stored = index.story_text(article_id) or ""
-        if text_hash(stored) == fp.text_hash:
+        if fp.text_hash and text_hash(stored) == fp.text_hash:
             return Verdict(URL, article_id, 1.0)
         sim = similarity(fp.shingles, shingles(tokens(stored), config.shingle_size))
         return Verdict(URL, article_id, round(sim.jaccard, 4), round(sim.containment, 4))
-    if fp.shingles and (article_id := index.story_for_text_hash(fp.text_hash)) is not None:
+    if fp.text_hash and (article_id := index.story_for_text_hash(fp.text_hash)) is not None:
         return Verdict(EXACT, article_id, 1.0)
     best: tuple[float, int, Similarity] | None = None
     for candidate in index.story_candidates(fp.band_keys, limit=config.max_candidates):
         text = index.story_text(candidate)
         if not text:
             continue
-        sim = similarity(fp.shingles, shingles(tokens(text), config.shingle_size))
-        if same_story(sim, config) and (best is None or (sim.jaccard, -candidate) > best[:2]):
+        words = tokens(text)
+        sim = similarity(fp.shingles, shingles(words, config.shingle_size))
+        agree = None
+        if fp.opening.title:
+            stored = Opening.of(text, index.story_title(candidate), words)
+            agree = evidence(fp.opening, stored)
+            if agree is False and edited(fp.opening, stored, config):
+                agree = None  # an edited copy under another headline: the words decide
+        if same_story(sim, config, agree) and (
+            best is None or (sim.jaccard, -candidate) > best[:2]
+        ):
             best = (sim.jaccard, -candidate, sim)
     if best is None:
         return None
     jaccard, neg_id, sim = best
     return Verdict(NEAR, -neg_id, round(jaccard, 4), round(sim.containment, 4))
+
+
+class EarlierStories:
+    """The archive as ``find_duplicate`` queries it (``StoryIndex``), limited to stories
+    stored before ``article_id`` and without URL keys: a stored story checked again (its
+    text cleaned again, or re-processed) is never its own duplicate, and the first sighting
+    stays the story."""
+
+    def __init__(self, index: StoryIndex, article_id: int) -> None:
+        self.index = index
+        self.article_id = article_id
+
+    def story_for_keys(self, keys: Any) -> int | None:
+        return None
+
+    def story_for_text_hash(self, text_hash: str) -> int | None:
+        found = self.index.story_for_text_hash(text_hash)  # the oldest with that hash
+        return found if found is not None and found < self.article_id else None
+
+    def story_candidates(self, band_keys: Any, *, limit: int) -> list[int]:
+        found = self.index.story_candidates(band_keys, limit=limit + 1)
+        return [c for c in found if c < self.article_id][:limit]
+
+    def story_text(self, article_id: int) -> str | None:
+        return self.index.story_text(article_id)
+
+    def story_title(self, article_id: int) -> str | None:
+        return self.index.story_title(article_id)
 
 
 def rebuild_index(index: DedupeIndex, config: DedupeConfig) -> int:
@@ -353,7 +493,7 @@ def rebuild_index(index: DedupeIndex, config: DedupeConfig) -> int:
     count = 0
     for article_id, text, stored_hash in index.stories():
         fp = fingerprint(text, config)
-        if stored_hash != fp.text_hash:
+        if stored_hash != fp.text_hash and fp.text_hash:
             index.set_text_hash(article_id, fp.text_hash)
         if fp.band_keys:
             index.add(article_id, list(fp.band_keys))
@@ -429,11 +569,12 @@ class DedupePipeline:
     def process_item(self, item: Any) -> Any:
         adapter = ItemAdapter(item)
         text = adapter.get("text") or ""
-        return self._judge(item, adapter, text, fingerprint(text, self.config))
+        fp = fingerprint(text, self.config, title=adapter.get("title"))
+        return self._judge(item, adapter, text, fp)
 
     def _judge(self, item: Any, adapter: ItemAdapter, text: str, fp: Fingerprint) -> Any:
         url = adapter["url"]
-        if text:
+        if fp.text_hash:
             adapter["text_hash"] = fp.text_hash
         keys = url_keys(url, adapter.get("canonical_url"), adapter.get("request_url"))
         verdict = find_duplicate(fp, keys, self.index, self.config)
@@ -447,7 +588,12 @@ class DedupePipeline:
         adapter["duplicate_kind"] = verdict.kind
         adapter["similarity"] = verdict.similarity
         stats.inc_value(f"dedupe/{verdict.kind}")
-        if verdict.kind == URL and text and self._changed(verdict.article_id, keys, fp):
+        raw = adapter.get("text_raw")
+        if (
+            verdict.kind == URL
+            and fp.text_hash
+            and self._changed(verdict.article_id, keys, fp, raw)
+        ):
             self.versions.insert_version(verdict.article_id, adapter)
             stats.inc_value("dedupe/version")
             logger.info("dedupe: %s changed since stored as #%d", url, verdict.article_id)
@@ -460,10 +606,17 @@ class DedupePipeline:
         )
         return item
 
-    def _changed(self, article_id: int, keys: list[str], fp: Fingerprint) -> bool:
+    def _changed(
+        self, article_id: int, keys: list[str], fp: Fingerprint, raw: str | None = None
+    ) -> bool:
         """Whether a page at the stored story's own URL now has a text not seen before (a
-        URL that is only a later sighting of the story had no text of its own stored)."""
+        URL that is only a later sighting of the story had no text of its own stored). The
+        page as extracted (``raw``) the same as when stored is no change, even when it is
+        cleaned differently now (the clean step learned more of its site since)."""
         urls = self.versions.story_urls(article_id)
         if urls is None or not set(keys) & set(url_keys(*urls)):
+            return False
+        stored_raw = self.index.story_raw_text(article_id) if raw else None
+        if stored_raw and text_hash(stored_raw) == text_hash(raw):
             return False
         return fp.text_hash not in self.versions.text_hashes(article_id)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
-from scrapy.exceptions import NotConfigured
+from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
@@ -21,6 +22,7 @@ from pipelines.clean import (
     boilerplate_candidates,
     clean_text,
     default_rules,
+    is_long_line,
     line_key,
     load_rules,
     parse_rules,
@@ -87,8 +89,8 @@ def test_repost_fixtures_cover_every_family():
     fired = set()
     for name in REPOST_PAGES:
         fired |= {p["rule"] for p in json.loads((CLEAN / f"{name}.json").read_text())["removed"]}
-    # reading time, calls to action, paywalls, appeals, embeds and author notes are news-site
-    # lines (SPAM_LINES, test_author_note_at_the_end_is_removed)
+    # reading time, calls to action, paywalls, appeals, embeds, author notes, cookie notices
+    # and app prompts are news-site lines (SPAM_LINES, test_author_note_at_the_end_is_removed)
     expected = set(default_rules().names) - {
         "reading_time",
         "call_to_action",
@@ -96,6 +98,8 @@ def test_repost_fixtures_cover_every_family():
         "support_appeal",
         "embed_notice",
         "author_bio",
+        "cookie_consent",
+        "app_promo",
     }
     assert expected <= fired, expected - fired
 
@@ -166,6 +170,38 @@ SPAM_LINES = [
     ("Ein Klick für den Datenschutz", "embed_notice"),
     ("Link zum YouTube-Inhalt", "embed_notice"),
     ("Sanctions were tightened at the summit in Brussels. 18.04.2024 | 0:21 min", "embed_notice"),
+    # the separator after a short label may be a colon, a bar, a dash, a guillemet, an arrow
+    ("Trending » Seoul subway fares to rise in June", "related"),
+    ("You may like – Busan film festival opens with record crowds", "related"),  # noqa: RUF001
+    ("TOPICS | Economy, Energy", "tags"),
+    ("Image via Yonhap", "photo_credit"),
+    ("Text by Kim Min-ji; edited by Lee Jun-ho", "reporter_contact"),
+    ("[한빛일보] 김민지 기자", "reporter_contact"),
+    # notification prompts, teasers ending in a call to click, credits naming a web address
+    ("🔕 Enable push notifications and never miss a headline!", "call_to_action"),
+    ("Tap the bell icon to hear about new posts first", "call_to_action"),
+    ("Port strike enters its third week (tap here to read more)", "related"),
+    ("Seoul unveils night bus routes | click to read", "related"),
+    ("Image credit: pixabay.com", "photo_credit"),
+    ("Liked this post? Forward it to a friend who would enjoy it.", "share_bar"),
+    ("Follow the Harbour Daily group on Viber for morning briefs.", "social_join"),
+    ("By registering you consent to our terms and to occasional offers.", "newsletter"),
+    ("김민지 기자 = minji@harbour.example", "reporter_contact"),
+    (
+        "We and our 812 partners store and/or access information on a device, such as cookies.",
+        "cookie_consent",
+    ),
+    ("By continuing to browse the site you agree to our use of cookies.", "cookie_consent"),
+    ("Accept all cookies", "cookie_consent"),
+    ("Download the KoreaWire app for breaking news alerts", "app_promo"),
+    ("Available on the App Store and Google Play", "app_promo"),
+    ("Ads by Google", "advertisement"),
+    ("Please whitelist this site in your ad blocker to support us.", "popup_ads"),
+    ("Add KoreaWire as a preferred source on Google News", "follow_us"),
+    ("Follow our WhatsApp channel for breaking updates", "social_join"),
+    ("Want stories like this in your inbox? Sign up here.", "newsletter"),
+    ("Spotted an error? Leave a comment below and our editors will fix it.", "comment_widget"),
+    ("Get breaking news alerts on WhatsApp: text JOIN to our number", "social_join"),
 ]
 
 
@@ -192,6 +228,7 @@ def test_author_note_at_the_end_is_removed():
         ("Updated: Nov 19, 2019 9:42 a.m. ET", "dateline"),
         ("sexta-feira, 22 de outubro de 2010 às 20:13", "dateline"),
         ("입력 2024.05.23 14:05 수정 2024.05.23 16:30", "dateline"),
+        ("VIA | koreaherald.com", "syndication"),
     ],
 )
 def test_head_lines_before_the_first_sentence_are_removed(line, rule):
@@ -221,6 +258,22 @@ def test_head_lines_before_the_first_sentence_are_removed(line, rule):
         "Lesen Sie auch die Stellungnahme des Ministeriums, forderte die Opposition am Montag.",
         "Subscribers to the service will pay more from March, the company said on Tuesday.",
         "Readers who want to support the campaign can donate at any post office, he said.",
+        (
+            "The regulator fined the company for placing cookies on users' devices without "
+            "their consent, officials said."
+        ),
+        "Open the Settings app and tap General to see which version is installed.",
+        "Pop-up ads that users cannot close will be banned from January, the ministry said.",
+        "Entering the zone without permission is prohibited, police said on Monday.",
+        "The story was first reported by the Yonhap wire service on Sunday evening.",
+        "Seoul – North Korea fired two short-range missiles into the sea on Tuesday.",  # noqa: RUF001
+        "Apple removed the app from its App Store in China after a request by regulators.",
+        "Kim, who covers North Korea for a Seoul daily, said the reports were unconfirmed.",
+        "Residents were asked to leave a note under the door if they saw the missing dog.",
+        "Users can turn on notifications in the settings menu, the company said.",
+        "Police asked residents to share it with anyone who may have seen the car.",
+        "Officials urged people to follow the ministry's page on Facebook for updates.",
+        "The mayor told reporters to click here to read the full statement, which drew laughs.",
     ],
 )
 def test_prose_with_trigger_words_survives(sentence):
@@ -265,6 +318,32 @@ def test_footer_is_trimmed_up_to_the_last_sentence():
     ]
 
 
+@pytest.mark.parametrize(
+    ("line", "rule"),
+    [
+        ("This story was fetched by an automated system from partner sites.", "syndication"),
+        ("Harbour Daily accepts no liability for the accuracy of reader posts.", "syndication"),
+        ("Disclaimer: views in reader letters are not ours.", "syndication"),
+        ("Excerpted from the Busan Ilbo", "syndication"),
+    ],
+)
+def test_disclaimers_below_the_article_are_removed(line, rule):
+    text = ARTICLE.replace("{line}\n\n", "")
+    assert clean_text(f"{text}\n\n{line}").removed == [{"text": line, "rule": rule}]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "The company said it takes no responsibility for the content of the leaked report.",
+        "The ministry said the report was compiled by an automated system last year.",
+    ],
+)
+def test_a_last_sentence_about_responsibility_or_automation_stays(sentence):
+    text = ARTICLE.replace("{line}\n\n", "") + "\n\n" + sentence
+    assert clean_text(text).removed == []
+
+
 def test_short_last_lines_stay_when_no_footer_follows():
     text = (
         "The festival runs until Sunday at three venues.\n\n"
@@ -290,6 +369,19 @@ def test_headline_repeated_in_the_body_is_removed():
 def test_lede_that_reads_like_the_title_is_kept_when_not_repeated():
     text = SEED_TITLE + "\n\nAccording to the North Korean government, it must strengthen."
     assert clean_text(text, title=SEED_TITLE).text == text
+
+
+def test_a_lede_cut_short_and_used_as_the_title_is_kept():
+    # a re-post's title is its lede cut off mid-sentence: longer than a headline, so it reads
+    # as the story's first sentence, not as a headline to remove
+    lede = (
+        "The port authority said on Tuesday that container traffic will not recover this year "
+        "unless shipping lines return to the routes they left in the spring and"
+    )
+    text = f"{lede}\n\nPost a Comment"
+    assert clean_text(text, title=lede).text == lede
+    short = "Port traffic will not recover this year"
+    assert clean_text(f"{short}\n\n{SEED_TITLE}.", title=short).text == f"{SEED_TITLE}."
 
 
 def test_repeated_paragraph_keeps_the_first_copy_but_lists_repeat_freely():
@@ -346,17 +438,31 @@ def test_learned_boilerplate_pure_function():
     assert clean_text(text).removed == []
     result = clean_text(text, boilerplate={line_key(PROMO)})
     assert result.removed == [{"text": PROMO, "rule": "learned_boilerplate"}]
-    # only short lines are candidates; a paragraph is never learned
-    candidates = boilerplate_candidates(text + "\n\n" + "word " * 40)
+    # lines up to 80 words are candidates (a longer one needs one story more); a longer
+    # paragraph never is
+    long_line = " ".join(["word"] * 40)
+    candidates = boilerplate_candidates(text + "\n\n" + long_line + "\n\n" + "word " * 90)
     assert line_key(PROMO) in candidates
-    assert all(len(line.split()) <= 20 for line in candidates.values())
+    assert line_key(long_line) in candidates
+    assert is_long_line(long_line)
+    assert not is_long_line(PROMO)
+    assert all(len(line.split()) <= 80 for line in candidates.values())
 
 
 def _pipeline(tmp_path: Path, **settings) -> CleanPipeline:
-    crawler = get_crawler(settings_dict={"DB_PATH": str(tmp_path / "news.db"), **settings})
+    settings = {"DB_PATH": str(tmp_path / "news.db"), "VALIDATE_MIN_CHARS": 40, **settings}
+    crawler = get_crawler(settings_dict=settings)
     pipeline = build_from_crawler(CleanPipeline, crawler)
     pipeline.open_spider()
     return pipeline
+
+
+def _through(pipeline: CleanPipeline, item: Any) -> Any:
+    """The item through the clean step and out of the item pipeline (no store step here:
+    the story is known by its cleaned text)."""
+    item = pipeline.process_item(item)
+    pipeline.item_scraped(item)
+    return item
 
 
 def _item(n: int, *, domain: str = "koreawire.example", promo: bool = True) -> ArticleItem:
@@ -368,17 +474,17 @@ def _item(n: int, *, domain: str = "koreawire.example", promo: bool = True) -> A
     )
 
 
-def test_line_on_three_articles_is_removed_on_the_fourth(tmp_path):
+def test_line_on_three_stories_is_removed_on_the_fourth(tmp_path):
     pipeline = _pipeline(tmp_path)
     try:
         for n in (1, 2, 3):
-            item = pipeline.process_item(_item(n))
+            item = _through(pipeline, _item(n))
             assert PROMO in item.text
-        fourth = pipeline.process_item(_item(4))
+        fourth = _through(pipeline, _item(4))
         assert PROMO not in fourth.text
         assert fourth.removed == [{"text": PROMO, "rule": "learned_boilerplate"}]
         # learned per domain: another site's identical line is not touched
-        other = pipeline.process_item(_item(5, domain="other.example"))
+        other = _through(pipeline, _item(5, domain="other.example"))
         assert PROMO in other.text
         stats = pipeline.crawler.stats
         assert stats.get_value("clean/removed/learned_boilerplate") == 1
@@ -387,18 +493,20 @@ def test_line_on_three_articles_is_removed_on_the_fourth(tmp_path):
     # the counts persist in the SQLite file: a new run starts knowing the line
     again = _pipeline(tmp_path)
     try:
-        assert PROMO not in again.process_item(_item(6)).text
+        assert PROMO not in _through(again, _item(6)).text
     finally:
         again.close_spider()
 
 
-def test_never_learns_from_a_single_page(tmp_path):
+def test_never_learns_from_copies_of_one_story(tmp_path):
     pipeline = _pipeline(tmp_path, CLEAN_BOILERPLATE_MIN_ARTICLES=2)
     try:
-        for _ in range(5):  # the same page seen again and again is one article
-            assert PROMO in pipeline.process_item(_item(1)).text
-        assert PROMO in pipeline.process_item(_item(2)).text  # seen on 1 other article
-        assert PROMO not in pipeline.process_item(_item(3)).text  # on 2 others: learned
+        for n in range(5):  # one story at five URLs is one story
+            copy = _item(1)
+            copy.url = f"https://koreawire.example/copy-{n}.html"
+            assert PROMO in _through(pipeline, copy).text
+        assert PROMO in _through(pipeline, _item(2)).text  # seen on 1 other story
+        assert PROMO not in _through(pipeline, _item(3)).text  # on 2 others: learned
     finally:
         pipeline.close_spider()
     with pytest.raises(ValueError, match="at least 2"):
@@ -412,7 +520,7 @@ def test_learning_can_be_switched_off(tmp_path):
     try:
         assert pipeline.boilerplate is None
         for n in range(1, 6):
-            assert PROMO in pipeline.process_item(_item(n)).text
+            assert PROMO in _through(pipeline, _item(n)).text
     finally:
         pipeline.close_spider()
     assert not (tmp_path / "news.db").exists()
@@ -422,8 +530,10 @@ def test_sightings_go_through_the_archive(tmp_path):
     archive = SqliteBoilerplate.acquire(tmp_path / "news.db")
     try:
         for n in (1, 2, 3):
-            archive.record("a.example", f"u{n}", boilerplate_candidates(PROMO), cap=3)
+            archive.record("a.example", f"{n}", boilerplate_candidates(PROMO), cap=3)
+        archive.record("a.example", "3", boilerplate_candidates(PROMO), cap=4)  # same story
         assert archive.frequent("a.example", [line_key(PROMO)], min_articles=3) == {line_key(PROMO)}
+        assert archive.frequent("a.example", [line_key(PROMO)], min_articles=4) == set()
     finally:
         archive.release()
 
@@ -477,17 +587,24 @@ def test_pipeline_counts_nothing_for_a_clean_article(tmp_path):
     assert not any(k.startswith("clean/") for k in pipeline.crawler.stats.get_stats())
 
 
-def test_pipeline_leaves_an_emptied_text_empty_and_logs_it(tmp_path, caplog):
+def test_pipeline_drops_a_text_emptied_by_its_rules(tmp_path, caplog):
+    spam = "Post a Comment\n\nSubscribe"
     pipeline = _pipeline(tmp_path)
     try:
+        with pytest.raises(DropItem, match="too_short after cleaning"):
+            pipeline.process_item(ArticleItem(url="https://x.example/spam", text=spam))
+    finally:
+        pipeline.close_spider()
+    assert pipeline.crawler.stats.get_value("clean/dropped/too_short") == 1
+    # without the validate step, nothing is dropped: the text is left empty, and logged
+    pipeline = _pipeline(tmp_path, VALIDATE_ENABLED=False)
+    try:
         with caplog.at_level(logging.WARNING, logger="pipelines.clean"):
-            item = pipeline.process_item(
-                ArticleItem(url="https://x.example/spam", text="Post a Comment\n\nSubscribe")
-            )
+            item = pipeline.process_item(ArticleItem(url="https://x.example/spam", text=spam))
     finally:
         pipeline.close_spider()
     assert item.text == ""
-    assert item.text_raw == "Post a Comment\n\nSubscribe"
+    assert item.text_raw == spam
     assert "nothing left" in caplog.text
     assert pipeline.crawler.stats.get_value("clean/emptied") == 1
 
@@ -501,20 +618,20 @@ def test_not_configured_when_disabled():
 def test_rules_file_setting(tmp_path):
     rules = tmp_path / "rules.toml"
     rules.write_text(
-        "include_default = true\n[families.house_promo]\npatterns = ['get the koreawire app.*']\n",
+        "include_default = true\n[families.house_promo]\npatterns = ['koreawire tv .*']\n",
         encoding="utf-8",
     )
     pipeline = _pipeline(tmp_path, CLEAN_RULES_FILE=str(rules), CLEAN_LEARN=False)
     try:
         item = pipeline.process_item(
-            {"url": "https://x.example/a", "text": ARTICLE.format(line="Get the KoreaWire app!")}
+            {"url": "https://x.example/a", "text": ARTICLE.format(line="KoreaWire TV every Friday")}
         )
         spam = pipeline.process_item(
             {"url": "https://x.example/b", "text": ARTICLE.format(line="Post a Comment")}
         )
     finally:
         pipeline.close_spider()
-    assert item["removed"] == [{"text": "Get the KoreaWire app!", "rule": "house_promo"}]
+    assert item["removed"] == [{"text": "KoreaWire TV every Friday", "rule": "house_promo"}]
     assert spam["removed"][0]["rule"] == "comment_widget"  # the default families still apply
     assert pipeline.crawler.stats.get_value("clean/removed/house_promo") == 1
 

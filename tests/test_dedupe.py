@@ -256,6 +256,89 @@ def test_find_duplicate_kinds(archive):
     assert _find(archive, "https://herald.example/snow", fresh) is None
 
 
+# -- short stories: the headline and the lede as evidence -------------------------------------------
+BRIEF = (
+    "South Korea's central bank kept its policy rate at 3.5 percent on Thursday, citing "
+    "slowing inflation and weak household spending."
+)
+OTHER_BRIEF = (
+    "Hyundai Motor will build a battery plant in Ulsan with an investment of two trillion "
+    "won, the company said in a regulatory filing."
+)
+LEFTOVER = (
+    "Our desk republishes agency copy around the clock; banners may open a second window, "
+    "and closing it brings you straight back to the story you were reading on this page. "
+    "Readers keep this page going with small gifts every month."
+)
+
+
+def test_a_short_copy_with_a_changed_headline_and_extra_blocks_joins_its_story(crawl):
+    c = crawl()
+    c.run("https://wire.example/rates", BRIEF, title="Bank of Korea holds rates")
+    stored = c.store.articles.id_for_url("https://wire.example/rates")
+    copy = c.run(
+        "https://blog.example/rates-2",
+        f"{BRIEF}\n\n{LEFTOVER}",
+        title="BREAKING: BANK OF KOREA HOLDS RATES (VIDEO)",
+    )
+    assert (copy.duplicate_of, copy.duplicate_kind) == (stored, "near")
+    # the lede used as the headline is evidence too
+    lede_title = c.run("https://blog.example/rates-3", f"{LEFTOVER}\n\n{BRIEF}", title=BRIEF)
+    assert lede_title.duplicate_of == stored
+    # without headlines, the words alone decide: the brief is too short to be judged by
+    # containment, and the copy too far from it
+    sim = similarity(fingerprint(BRIEF, CONFIG).shingles, fingerprint(copy.text, CONFIG).shingles)
+    assert not same_story(sim, CONFIG)
+    c.close()
+
+
+def test_two_short_stories_sharing_junk_stay_apart(crawl):
+    c = crawl()
+    c.run("https://blog.example/rates", f"{BRIEF}\n\n{LEFTOVER}", title="Bank of Korea holds rates")
+    other = c.run(
+        "https://blog.example/battery",
+        f"{OTHER_BRIEF}\n\n{LEFTOVER}",
+        title="Hyundai to build battery plant in Ulsan",
+    )
+    assert other.duplicate_of is None
+    # the shared block alone would make them one story to the words
+    a = fingerprint(f"{BRIEF}\n\n{LEFTOVER}", CONFIG).shingles
+    b = fingerprint(f"{OTHER_BRIEF}\n\n{LEFTOVER}", CONFIG).shingles
+    assert same_story(similarity(a, b), CONFIG)
+    c.close()
+
+
+def test_an_edited_short_copy_under_another_headline_joins_its_story(crawl):
+    c = crawl()
+    story = (
+        f"{BRIEF}\n\nThe bank also cut its growth forecast for next year to 1.9 percent.\n\n"
+        "Economists had expected the decision, and most of them see a cut in the spring."
+    )
+    c.run("https://wire.example/rates", story, title="Bank of Korea holds rates")
+    stored = c.store.articles.id_for_url("https://wire.example/rates")
+    edited = story.replace("kept its policy rate", "left its key policy rate unchanged")
+    edited = edited.replace("citing slowing", "pointing to slower")
+    copy = c.run(
+        "https://blog.example/you-wont-believe",
+        f"{edited}\n\nShare this story with your friends.",
+        title="You will not believe what the central bank did",
+    )
+    # the headlines and ledes disagree, but the lines the texts differ in still overlap
+    assert (copy.duplicate_of, copy.duplicate_kind) == (stored, "near")
+    c.close()
+
+
+def test_empty_texts_never_match(crawl):
+    c = crawl()
+    c.run("https://blog.example/a", "", title="Photo gallery")
+    c.run("https://blog.example/b", "… ✨", title="Photo gallery")
+    blank = c.run("https://blog.example/c", "", title="Photo gallery")
+    assert blank.duplicate_of is None
+    assert blank.text_hash is None
+    assert fingerprint("… ✨", CONFIG).text_hash is None
+    c.close()
+
+
 # -- the pipeline --------------------------------------------------------------------------------
 @pytest.fixture
 def crawl(tmp_path):

@@ -160,6 +160,45 @@ def test_control_characters_next_to_spans_do_not_break_extraction():
     assert _SECOND[0] in extract_body(html)
 
 
+# A blog post written as "text<br><br>text" inside a container that also holds boxed
+# paragraphs: the post's own first line is loose text of the container.
+_LOOSE_LEDE = (
+    "BUSAN : The port handled a record 24 million containers last year, worth 9.5 billion US "
+    "dollars in fees."
+)
+LOOSE_TEXT_POST = f"""<html><head><title>Busan port sets record</title></head><body><article>
+<div class="post-body entry-content" itemprop="articleBody">
+<div dir="ltr">
+{_LOOSE_LEDE}
+<br /><br />
+WATCH &#8211; <a href="/p/ferry.html">Ferry service resumes after the storm</a>
+<br /><br />
+<div class="bx-support-box">
+<p>Harbour Daily is reader-funded. Become a member from $2 a month.</p>
+</div>
+<br /><br />
+<div class="bx-notice">
+<p>Join our channel for new posts every hour. This site shows pop-under adverts, so a second window can open when you tap anything; close it and carry on. Requests go in the chat box \u2764. Stay safe \U0001f64f</p>
+</div>
+</div>
+</div>
+</article></body></html>"""
+
+
+def test_loose_text_beside_boxed_paragraphs_is_kept():
+    text = extract_body(LOOSE_TEXT_POST, "https://blog.example/p/busan.html")
+    assert text.startswith(_LOOSE_LEDE)
+    assert "Ferry service resumes" in text
+    # each run of the container's own text becomes a paragraph; blocks and breaks stay
+    div = lxml.html.fragment_fromstring(
+        "<div>One <b>two</b>.<br>Three<div><p>Box</p></div> four</div>"
+    )
+    body.wrap_loose_text(div)
+    assert lxml.html.tostring(div, encoding="unicode") == (
+        "<div><p>One <b>two</b>.</p><br><p>Three</p><div><p>Box</p></div><p> four</p></div>"
+    )
+
+
 def test_the_given_tree_is_not_modified():
     tree = parse_html(SPLIT_ARTICLE)
     before = lxml.html.tostring(tree)

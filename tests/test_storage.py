@@ -118,6 +118,30 @@ def test_an_archive_from_before_the_url_keys_is_migrated_with_its_stories(tmp_pa
     assert schema_shape(path) == (FIXTURES / "storage" / "schema.txt").read_text(encoding="utf-8")
 
 
+def test_sightings_of_copies_of_one_story_collapse_when_migrated(tmp_path):
+    path = tmp_path / "old.db"
+    db = sqlite_utils.Database(path)
+    migrations.apply(db, stop_before="0005_boilerplate_by_story")
+    db.execute("INSERT INTO articles (id, url) VALUES (7, 'https://blog.example/a')")
+    db.execute(
+        "INSERT INTO duplicates (url, article_id, kind) VALUES ('https://blog.example/a-2', 7, "
+        "'near')"
+    )
+    db.conn.executemany(
+        "INSERT INTO boilerplate_sightings (domain, line_hash, article_key, line, seen_at) "
+        "VALUES ('blog.example', 'h1', ?, 'Join us', '2026-11-01')",
+        [("https://blog.example/a",), ("https://blog.example/a-2",), ("https://blog.example/x",)],
+    )
+    db.execute("PRAGMA user_version = 4")
+    db.conn.commit()
+    db.close()
+    Connection.acquire(path).release()
+    keys = rows(path, "SELECT article_key FROM boilerplate_sightings ORDER BY article_key")
+    # two pages of story 7 are one sighting; a page never stored keeps its URL
+    assert [r["article_key"] for r in keys] == ["7", "https://blog.example/x"]
+    assert schema_shape(path) == (FIXTURES / "storage" / "schema.txt").read_text(encoding="utf-8")
+
+
 # -- the connection ------------------------------------------------------------------------------
 def test_connection_settings(tmp_path):
     db = connect(tmp_path / "sub" / "news.db", busy_timeout=2.5)

@@ -153,8 +153,15 @@ class RedisHttpCache(_RedisStore):
 
 
 class RedisBoilerplate(_RedisStore):
-    """``BoilerplateStore`` in ``<prefix>:bp:<domain>:<line hash>`` sets of (hashed) article
-    URLs, expiring ``DISTRIBUTED_BOILERPLATE_DAYS`` after the line was last recorded."""
+    """``BoilerplateStore`` in ``<prefix>:bp:<domain>:<line hash>`` sets of (hashed) story
+    keys, expiring ``DISTRIBUTED_BOILERPLATE_DAYS`` after the line was last recorded. A worker
+    has no archive: no stored headlines, and stories are keyed by their cleaned text."""
+
+    def titles(self, domain: str, *, limit: int) -> list[str]:
+        return []
+
+    def story_for_url(self, url: str) -> int | None:
+        return None
 
     def _key(self, domain: str, line_hash: str) -> str:
         return self.config.key("bp", domain, line_hash)

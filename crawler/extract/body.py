@@ -65,6 +65,19 @@ _INLINE_SPANS = lxml.etree.XPath(
     "[not(node())]"
 )
 
+# A container holding block elements and text of its own beside them (a blog post written
+# as "text<br><br>text" with a boxed paragraph below): favor_precision may drop the
+# container's own text, so each run of it (text and inline elements up to a <br> or a block)
+# becomes a paragraph.
+_BLOCK_TAGS = frozenset(
+    "address article aside blockquote dd details div dl dt fieldset figure footer form h1 h2 "  # noqa: SIM905
+    "h3 h4 h5 h6 header hr li main nav ol p pre section table ul".split()
+)
+_MIXED_CONTAINERS = lxml.etree.XPath(
+    "//div[p or div or blockquote or ul or ol or table or h2 or h3 or h4]"
+    "[normalize-space(text()) != '']"
+)
+
 # Elements whose text never reaches trafilatura's output: its tree cleaning deletes them
 # (MANUALLY_CLEANED) on every extraction path, except a <form> holding the main content and
 # a <figure> holding a table (both kept as containers) and <math> (its LaTeX is kept).
@@ -141,9 +154,11 @@ def parse_html(html: str) -> HtmlElement | None:
 
 def _prepare(html: str, tree: HtmlElement | None, *, consume: bool = False) -> str | HtmlElement:
     """The input for trafilatura and readability: a private copy of ``tree`` with inline
-    ``<span>`` wrappers inside paragraphs and empty inline elements unwrapped (text kept), and
+    ``<span>`` wrappers inside paragraphs and empty inline elements unwrapped (text kept),
     without comments and processing instructions (the tree trafilatura would parse from it
-    serialized: its parser drops them, readability's cleaner too).
+    serialized: its parser drops them, readability's cleaner too), and with the loose text
+    of containers that also hold blocks in paragraphs (``wrap_loose_text``; lxml refuses
+    control characters in new text, so not on a page that has them).
 
     That copy serialized when the page has control characters (trafilatura deletes them from
     a page it parses); ``html`` itself when there is no tree. ``tree`` is not modified, unless
@@ -159,10 +174,54 @@ def _prepare(html: str, tree: HtmlElement | None, *, consume: bool = False) -> s
     except ValueError:  # lxml refuses to move text holding a control character
         logger.debug("control characters in a paragraph: spans kept")
         return html
+    lxml.etree.strip_tags(prepared, lxml.etree.Comment, lxml.etree.ProcessingInstruction)
     if INVALID_XML_CHARS.search(html):
         return lxml.html.tostring(prepared, encoding="unicode")
-    lxml.etree.strip_tags(prepared, lxml.etree.Comment, lxml.etree.ProcessingInstruction)
+    for container in _MIXED_CONTAINERS(prepared):
+        wrap_loose_text(container)
     return prepared
+
+
+def wrap_loose_text(container: HtmlElement) -> None:
+    """Wrap each run of ``container``'s own text (with the inline elements in it, up to a
+    ``<br>`` or a block element) in a ``<p>``, in place; blocks and line breaks stay."""
+    nodes: list[str | HtmlElement] = [container.text or ""]
+    for child in container:
+        nodes += [child, child.tail or ""]
+        child.tail = None
+    container.text = None
+    for child in list(container):
+        container.remove(child)
+    run: HtmlElement | None = None
+    last: HtmlElement | None = None  # the element the next text follows
+    for node in nodes:
+        if isinstance(node, str):
+            if not node.strip():
+                if last is None:
+                    container.text = (container.text or "") + node
+                else:
+                    last.tail = (last.tail or "") + node
+                continue
+            if run is None:
+                run = lxml.html.Element("p")
+                container.append(run)
+                last = None
+            if len(run):
+                run[-1].tail = (run[-1].tail or "") + node
+            else:
+                run.text = (run.text or "") + node
+            continue
+        tag = node.tag if isinstance(node.tag, str) else ""
+        if tag == "br" or tag in _BLOCK_TAGS or not tag:
+            run = None
+            container.append(node)
+            last = node
+        else:
+            if run is None:
+                run = lxml.html.Element("p")
+                container.append(run)
+            run.append(node)
+            last = run
 
 
 def _trafilatura(page: str | HtmlElement, url: str | None, *, fast: bool = True) -> str | None:

@@ -34,6 +34,25 @@ def insert_bands(db: sqlite_utils.Database, article_id: int, band_keys: Iterable
     )
 
 
+def _references(db: sqlite_utils.Database) -> list[tuple[str, str]]:
+    """``(table, column)`` of every foreign key to ``articles(id)`` but the kept HTML's."""
+    found = []
+    tables = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    for (table,) in tables:
+        if table in ("articles", "pages"):
+            continue
+        for fk in db.execute(f"PRAGMA foreign_key_list({table})").fetchall():
+            if fk[2] == "articles" and fk[4] in (None, "id"):
+                found.append((table, fk[3]))
+    return found
+
+
+def replace_bands(db: sqlite_utils.Database, article_id: int, band_keys: Iterable[int]) -> None:
+    """Replace a story's band keys (its text changed), inside the caller's savepoint."""
+    db.execute("DELETE FROM lsh_bands WHERE article_id = ?", [article_id])
+    insert_bands(db, article_id, band_keys)
+
+
 class SqliteStoryIndex(SqliteStore):
     """The stored stories as the dedupe step looks them up and keeps them indexed.
     Implements ``StoryIndex`` and ``DedupeIndex``.
@@ -71,6 +90,50 @@ class SqliteStoryIndex(SqliteStore):
     def story_text(self, article_id: int) -> str | None:
         row = self.db.execute("SELECT text FROM articles WHERE id = ?", [article_id]).fetchone()
         return row[0] if row else None
+
+    def story_title(self, article_id: int) -> str | None:
+        row = self.db.execute("SELECT title FROM articles WHERE id = ?", [article_id]).fetchone()
+        return row[0] if row else None
+
+    def story_raw_text(self, article_id: int) -> str | None:
+        """The stored story's text as extracted, before cleaning."""
+        row = self.db.execute("SELECT text_raw FROM articles WHERE id = ?", [article_id]).fetchone()
+        return row[0] if row else None
+
+    def merge(self, later: int, into: int, *, kind: str, similarity: float) -> bool:
+        """Make stored story ``later`` a sighting of the earlier story ``into`` (its text,
+        cleaned again, turned out to repeat it): its row becomes a ``duplicates`` row, and
+        whatever pointed at it (sightings, URL keys, versions, learned-boilerplate sightings)
+        points at ``into``. Its kept HTML and index keys go. ``False`` if ``later`` is gone."""
+        with self.connection.writing() as db:
+            row = db.execute(
+                "SELECT url, canonical_url, site, title, via, fetched_at FROM articles WHERE id = ?",
+                [later],
+            ).fetchone()
+            if row is None:
+                return False
+            db.execute("DELETE FROM pages WHERE article_id = ?", [later])
+            db.execute("DELETE FROM lsh_bands WHERE article_id = ?", [later])
+            for table, column in _references(db):
+                db.execute(
+                    f"UPDATE OR IGNORE {table} SET {column} = ? WHERE {column} = ?",  # noqa: S608
+                    [into, later],
+                )
+                db.execute(f"DELETE FROM {table} WHERE {column} = ?", [later])  # noqa: S608
+            # Learned boilerplate counts a line once per story: the two are one story now.
+            db.execute(
+                "UPDATE OR IGNORE boilerplate_sightings SET article_key = ? WHERE article_key = ?",
+                [str(into), str(later)],
+            )
+            db.execute("DELETE FROM boilerplate_sightings WHERE article_key = ?", [str(later)])
+            url, canonical, site, title, via, seen = row
+            db.execute(
+                "INSERT INTO duplicates (url, canonical_url, article_id, kind, similarity, site, "
+                "title, via, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [url, canonical, into, kind, similarity, site, title, via, seen],
+            )
+            db.execute("DELETE FROM articles WHERE id = ?", [later])
+        return True
 
     # -- upkeep ------------------------------------------------------------------------------
     def stage(self, url: str, band_keys: list[int], *, cap: int = 10_000) -> None:

@@ -114,8 +114,17 @@ class BoilerplateStore(Protocol):
         ...
 
     def record(self, domain: str, article_key: str, lines: dict[str, str], *, cap: int) -> None:
-        """Record that article ``article_key`` of ``domain`` has ``lines`` (hash -> text);
-        a line seen on ``cap`` articles already is not recorded again."""
+        """Record that story ``article_key`` of ``domain`` has ``lines`` (hash -> text);
+        a line seen on ``cap`` stories already is not recorded again."""
+        ...
+
+    def titles(self, domain: str, *, limit: int) -> list[str]:
+        """Headlines of the latest ``limit`` stored stories of ``domain`` (none without an
+        archive)."""
+        ...
+
+    def story_for_url(self, url: str) -> int | None:
+        """The id of the story stored with this URL (``None`` without an archive)."""
         ...
 
     def release(self) -> None: ...
@@ -138,6 +147,8 @@ class StoryIndex(Protocol):
         ...
 
     def story_text(self, article_id: int) -> str | None: ...
+
+    def story_title(self, article_id: int) -> str | None: ...
 
 
 @runtime_checkable
@@ -163,6 +174,10 @@ class DedupeIndex(StoryIndex, Protocol):
         ...
 
     def set_text_hash(self, article_id: int, text_hash: str) -> None: ...
+
+    def story_raw_text(self, article_id: int) -> str | None:
+        """The stored story's text as extracted, before cleaning."""
+        ...
 
     def flush(self) -> None: ...
 
@@ -210,3 +225,35 @@ class ArticleStore(Protocol):
     def maybe_flush(self) -> None: ...
 
     def release(self) -> None: ...
+
+
+@runtime_checkable
+class CleanedStories(Protocol):
+    """The stories of a run as the clean step cleans them again (``pipelines.clean.reclean``)."""
+
+    def stored_since(self, domain: str, since: str) -> Iterator[dict[str, Any]]:
+        """``id, title, language, text_raw, text, removed`` of ``domain``'s stories fetched
+        at or after ``since``."""
+        ...
+
+    def update_cleaned(
+        self,
+        article_id: int,
+        *,
+        text: str,
+        removed: list[dict[str, str]],
+        text_hash: str | None,
+        band_keys: Iterable[int] | None,
+    ) -> None: ...
+
+    def story_index(self) -> MergingIndex:
+        """The stored stories as the dedupe step looks them up, able to merge one story
+        into an earlier one."""
+        ...
+
+
+@runtime_checkable
+class MergingIndex(StoryIndex, Protocol):
+    """``StoryIndex`` plus turning a stored story into a sighting of an earlier one."""
+
+    def merge(self, later: int, into: int, *, kind: str, similarity: float) -> bool: ...

@@ -14,7 +14,7 @@ from crawler.urls import url_keys
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Number of migrations below; stored in ``PRAGMA user_version`` after they ran."""
 
 migrations = Migrations("newscrawler")
@@ -211,6 +211,29 @@ def _m0004_aggregators(db: sqlite_utils.Database) -> None:
         "CREATE TABLE link_targets (link TEXT PRIMARY KEY, target TEXT, reason TEXT, "
         "resolved_at TEXT) WITHOUT ROWID"
     )
+
+
+@migrations(name="0005_boilerplate_by_story")
+def _m0005_boilerplate_by_story(db: sqlite_utils.Database) -> None:
+    # Learned boilerplate counts a line once per story, not per page (pipelines/clean/): a
+    # sighting's article_key becomes the id of the story the page was stored as (its own
+    # articles row, or the row its duplicates row points to). Sightings of pages that were
+    # never stored keep their URL. Copies of one story collapse into one sighting.
+    db.execute(
+        "CREATE TABLE boilerplate_sightings_new (domain TEXT, line_hash TEXT, "
+        "article_key TEXT, line TEXT, seen_at TEXT, PRIMARY KEY (domain, line_hash, article_key))"
+    )
+    db.execute(
+        "INSERT OR IGNORE INTO boilerplate_sightings_new "
+        "SELECT s.domain, s.line_hash, COALESCE("
+        "(SELECT CAST(a.id AS TEXT) FROM articles a WHERE a.url = s.article_key), "
+        "(SELECT CAST(MIN(d.article_id) AS TEXT) FROM duplicates d WHERE d.url = s.article_key), "
+        "s.article_key), s.line, s.seen_at FROM boilerplate_sightings s ORDER BY s.seen_at"
+    )
+    db.execute("DROP TABLE boilerplate_sightings")
+    db.execute("ALTER TABLE boilerplate_sightings_new RENAME TO boilerplate_sightings")
+    # The clean step reads the headlines of a domain's stories (lines naming another story).
+    db["articles"].create_index(["domain"], if_not_exists=True)
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

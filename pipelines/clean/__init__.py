@@ -1,25 +1,35 @@
 """Clean step: strip spam, promo and boilerplate lines from article text, recording each one.
 Rules are data (``data/clean_rules.toml``); ``clean_text`` is the pure core.
 
-``lines`` (forms and keys of a line), ``rules`` (the rules file), ``core`` (``clean_text``)
-and ``pipeline`` (``CleanPipeline``) build on each other in that order."""
+``lines`` (forms and keys of a line), ``rules`` (the rules file), ``core`` (``clean_text``),
+``reclean`` (a run's stories cleaned again) and ``pipeline`` (``CleanPipeline``) build on
+each other in that order."""
 
 from __future__ import annotations
 
-from pipelines.clean.core import CleanResult, clean_text
+from pipelines.clean.core import CleanResult, clean_text, headline_spans
 from pipelines.clean.lines import (
     boilerplate_candidates,
+    is_long_line,
     key_form,
     line_key,
     text_form,
     tidy_spacing,
 )
-from pipelines.clean.pipeline import CleanConfig, CleanPipeline, clean_with_rules_file
+from pipelines.clean.pipeline import (
+    CleanConfig,
+    CleanPipeline,
+    clean_with_rules_file,
+    story_key_from_text,
+    text_keys,
+)
 from pipelines.clean.rules import (
     BUILTIN_RULES,
     DEFAULT_RULES_FILE,
+    DOMAIN_RULES,
     HEADLINE,
     LEARNED,
+    OTHER_HEADLINE,
     REPEATED,
     Family,
     PatternGroup,
@@ -33,8 +43,10 @@ from pipelines.clean.rules import (
 __all__ = [
     "BUILTIN_RULES",
     "DEFAULT_RULES_FILE",
+    "DOMAIN_RULES",
     "HEADLINE",
     "LEARNED",
+    "OTHER_HEADLINE",
     "REPEATED",
     "CleanConfig",
     "CleanPipeline",
@@ -47,10 +59,14 @@ __all__ = [
     "clean_text",
     "clean_with_rules_file",
     "default_rules",
+    "headline_spans",
+    "is_long_line",
     "key_form",
     "line_key",
     "load_rules",
     "parse_rules",
+    "story_key_from_text",
     "text_form",
+    "text_keys",
     "tidy_spacing",
 ]

@@ -3,6 +3,7 @@ removed line is recorded with the rule that removed it."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -18,12 +19,14 @@ from pipelines.clean.lines import (
     _Line,
     _split_lines,
     key_form,
+    key_hash,
     line_key,
     tidy_spacing,
 )
 from pipelines.clean.rules import (
     HEADLINE,
     LEARNED,
+    OTHER_HEADLINE,
     REPEATED,
     ZONES,
     Family,
@@ -32,7 +35,7 @@ from pipelines.clean.rules import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Sequence
+    from collections.abc import Collection, Iterator, Sequence
 
 REPEAT_MIN_WORDS = 12
 """A paragraph repeated verbatim is dropped (first copy kept) when it is prose: a sentence
@@ -43,9 +46,25 @@ HEADLINE_MIN_OVERLAP = 0.75
 HEAD_MAX_LINES = 6
 """Head rules look at most at this many lines at the top, before the first real sentence."""
 HEADLINE_MAX_LINES = 3
+HEADLINE_MAX_WORDS = 20
+"""A title longer than this reads as a sentence (a lede used as the headline, perhaps cut
+short without its full stop), not as a headline."""
 """The headline is looked for among the first lines that are left after the head rules."""
 BLOCK_MAX_LINES = 15
 """A block header (Related, Tags) takes at most this many list lines with it."""
+_PROSE_END_RE = re.compile("[.\u3002]$")
+TEASER_MIN_TITLE_WORDS = 4
+"""A line names another story when it holds that story's headline of at least this many
+words ..."""
+TEASER_MAX_LABEL_WORDS = 4
+"""... with at most this many words before it ("READ ALSO", "Trending now:") ...
+"""
+TEASER_MAX_TAIL_WORDS = 4
+"""... and after it ("(click to read)", "(VIDEO)") ..."""
+TEASER_MAX_LINE_WORDS = 40
+"""... in a line of at most this many words."""
+TEASER_HEADING_MAX_WORDS = 8
+"""A bare heading right above a run of other stories' headlines ("Most read") goes with it."""
 
 
 @dataclass
@@ -133,11 +152,65 @@ def _trim_head(lines: list[_Line], rule: list[str | None], matcher: _Matcher) ->
             return
 
 
+def _headline_spans(line: _Line) -> Iterator[tuple[int, int, str]]:
+    """``(start, end, hash)`` of the word spans of ``line`` that could be another story's
+    headline with a short label around it ("READ ALSO: X", "X (click to read)"); none for
+    a sentence (prose: a lede that another copy of the story used as its headline)."""
+    words = line.key.split()
+    n = len(words)
+    if n < TEASER_MIN_TITLE_WORDS or n > TEASER_MAX_LINE_WORDS:
+        return
+    if _PROSE_END_RE.search(line.text.rstrip(_CLOSERS)):
+        return
+    for start in range(min(TEASER_MAX_LABEL_WORDS, n - TEASER_MIN_TITLE_WORDS) + 1):
+        stop = max(start + TEASER_MIN_TITLE_WORDS, n - TEASER_MAX_TAIL_WORDS)
+        for end in range(n, stop - 1, -1):
+            if start == 0 and end == n and not line.nav:
+                continue  # a whole line must look like a headline
+            yield start, end, key_hash(" ".join(words[start:end]))
+
+
+def headline_spans(text: str) -> set[str]:
+    """Hashes of every word span of ``text``'s lines that ``clean_text`` would remove as
+    another story's headline if ``titles`` held it (the crawl intersects them with the
+    domain's headlines, so only a few hashes travel to ``clean_text``)."""
+    return {h for line in _split_lines(tidy_spacing(text)) for _, _, h in _headline_spans(line)}
+
+
+def _names_other_story(line: _Line, titles: Collection[str], own: str) -> bool:
+    """Whether the line is another story's headline (``titles``: ``line_key`` of the
+    domain's headlines), alone or with a short label around it."""
+    return any(h in titles and h != own for _, _, h in _headline_spans(line))
+
+
+def _drop_other_headlines(
+    lines: list[_Line], rule: list[str | None], titles: Collection[str], title: str | None
+) -> None:
+    """Lines naming another story of the domain by its headline go (teasers, "more from"
+    lists), and a bare heading right above a run of them."""
+    own = line_key(title or "")
+    for i, line in enumerate(lines):
+        if rule[i] is None and _names_other_story(line, titles, own):
+            rule[i] = OTHER_HEADLINE
+    for i in range(1, len(lines)):
+        if rule[i] != OTHER_HEADLINE or rule[i - 1] is not None:
+            continue
+        above = lines[i - 1]
+        if (
+            above.nav
+            and above.words <= TEASER_HEADING_MAX_WORDS
+            and not _TEASER_RE.search(above.cmp)
+        ):
+            rule[i - 1] = OTHER_HEADLINE
+
+
 def _drop_headline(lines: list[_Line], rule: list[str | None], title: str) -> None:
     """The headline repeated as one of the first lines goes, once. A title that reads as a
-    sentence and is also the lede is kept unless the lede is repeated (then one copy goes)."""
+    sentence (sentence-final punctuation, or longer than ``HEADLINE_MAX_WORDS``) and is also
+    the lede is kept unless the lede is repeated (then one copy goes)."""
     title_key = key_form(title)
     sentence_title = bool(_SENTENCE_END_RE.search(title.rstrip(_CLOSERS)))
+    sentence_title = sentence_title or len(title_key.split()) > HEADLINE_MAX_WORDS
     seen = 0
     for i, line in enumerate(lines):
         if rule[i] is not None:
@@ -212,15 +285,17 @@ def clean_text(
     domain: str | None = None,
     language: str | None = None,
     boilerplate: Collection[str] | None = None,
+    titles: Collection[str] | None = None,
     rules: Rules | None = None,
 ) -> CleanResult:
     """Remove spam, promo and boilerplate lines from an article body.
 
     Whole lines are judged, never words. Order: rule families that apply anywhere, learned
     boilerplate (``boilerplate``: ``line_key`` values known to recur on this ``domain``),
-    lists under block headers, head rules (datelines, bylines before the first sentence),
-    the repeated headline (``title``), repeated paragraphs (first kept), then the footer is
-    trimmed from the end. Apart from whitespace and invisible characters the kept text is
+    other stories' headlines (``titles``: ``line_key`` of the headlines of the domain's
+    stories; this one's own ``title`` never counts), lists under block headers, head rules (datelines,
+    bylines before the first sentence), the repeated headline (``title``), repeated
+    paragraphs (first kept), then the footer is trimmed from the end. Apart from whitespace and invisible characters the kept text is
     unchanged; ``removed`` lists every removed line in document order.
     """
     rules = rules if rules is not None else default_rules()
@@ -232,14 +307,22 @@ def clean_text(
         family = matcher.first(line, "anywhere")
         if family is not None:
             rule[i] = family.name
-        elif boilerplate and line.candidate and line_key(line.text) in boilerplate:
+        elif (
+            boilerplate
+            and line.candidate
+            and any(key in boilerplate for key in line.learned_keys())
+        ):
             rule[i] = LEARNED
+    if titles:
+        _drop_other_headlines(lines, rule, titles, title)
     _extend_blocks(lines, rule, {f.name for f in families if f.block})
     _trim_head(lines, rule, matcher)
     if title:
         _drop_headline(lines, rule, title)
     _drop_repeats(lines, rule)
-    _trim_tail(lines, rule, matcher, {f.name for f in families if f.footer} | {LEARNED})
+    _trim_tail(
+        lines, rule, matcher, {f.name for f in families if f.footer} | {LEARNED, OTHER_HEADLINE}
+    )
 
     paragraphs: dict[int, list[str]] = {}
     removed: list[dict[str, str]] = []

@@ -9,9 +9,23 @@ import unicodedata
 from dataclasses import dataclass
 
 CANDIDATE_MAX_WORDS = 20
-"""Learned boilerplate only considers lines of at most this many words ..."""
+"""Learned boilerplate counts lines of at most this many words ..."""
 CANDIDATE_MAX_CHARS = 160
-"""... and characters: template lines (follow us, tip lines, promos), never article paragraphs."""
+"""... and characters (template lines: follow us, tip lines, promos) on the domain's stories
+(``CLEAN_BOILERPLATE_MIN_ARTICLES``) ..."""
+LONG_CANDIDATE_MAX_WORDS = 80
+"""... and longer lines up to this many words ..."""
+LONG_CANDIDATE_MAX_CHARS = 600
+"""... and characters (disclaimers, appeals, pop-up notices written as a paragraph) on one
+story more (``LONG_EXTRA_STORIES``): a paragraph shared verbatim by that many different
+stories is a template, not news."""
+TEMPLATE_MIN_WORDS = 8
+"""A line of at least this many words is also counted by its template: its first and last
+``TEMPLATE_EDGE_WORDS`` words, so a template line whose middle changes from story to story
+(a name, a headline, a count: "About the author: X has covered Y for a decade") is learned
+too, from one story more than a line (articles' own paragraphs practically never share both
+ends on three different stories)."""
+TEMPLATE_EDGE_WORDS = 3
 NAV_MAX_WORDS = 15
 """A line without sentence-final punctuation and at most this long reads as navigation."""
 
@@ -43,6 +57,15 @@ _BULLET_RE = re.compile("[-\u2013\u2022\u00b7*\u25aa\u25e6\u25ba\u25b6\u25b7\u26
 # Link-list bullets: not "*", which starts footnotes.
 _LINK_BULLET_RE = re.compile("[-\u2013\u2022\u00b7\u25aa\u25e6\u25ba\u25b6\u25b7\u261e]\\s")
 _TEASER_RE = re.compile(r"[:>»|]\s*\S")
+_SEPARATORS = "|\u00bb\u203a>\u2192"  # bar, guillemets, greater-than, arrow
+_DASHES = "\\-\u2013\u2014"  # hyphen, en dash, em dash
+_LABEL_CHAR = f"[^\\s:.!?,;{_SEPARATORS}{_DASHES}]"
+_LABEL_RE = re.compile(
+    rf"(?P<label>[^\W\d_]{_LABEL_CHAR}*(?: {_LABEL_CHAR}+){{0,3}})"
+    rf"(?: ?(?:[{_SEPARATORS}]+|::?)| [{_DASHES}]+) (?P<rest>\S.*)"
+)
+"""A label of one to four words before a separator: "Source - X", "TOPICS | X", "Photo > X"
+(any dash, bar, guillemet or arrow)."""
 _CJK_RE = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u4e00-\u9fff\uac00-\ud7a3]")
 _RULE_NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -56,6 +79,16 @@ def tidy_spacing(text: str) -> str:
         text = text.translate(_TRANSLATE)
     lines = [_MULTI_SPACE_RE.sub(" ", line).strip() for line in text.split("\n")]
     return _BLANK_RUN_RE.sub("\n\n", "\n".join(lines)).strip()
+
+
+def label_form(cmp: str) -> str:
+    """``cmp`` (a ``text_form``) with the separator after a short label written as a colon:
+    sites write "Source | X", "SOURCE - X" or "Source" and a dash, guillemet or arrow for
+    "Source: X"."""
+    match = _LABEL_RE.fullmatch(cmp)
+    if match is None:
+        return cmp
+    return f"{match['label']}: {match['rest']}"
 
 
 def text_form(line: str) -> str:
@@ -73,10 +106,30 @@ def key_form(line: str) -> str:
     return " ".join(_NON_WORD_RE.sub(" ", _APOSTROPHE_RE.sub("", text_form(line))).split())
 
 
+def key_hash(key: str) -> str:
+    """Hash of a ``key_form`` string (64 bits, hex)."""
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=8).hexdigest()
+
+
 def line_key(line: str) -> str:
     """Hash of a line's ``key_form``: the same line modulo case, punctuation, emoji and
-    invisible characters gets the same key (used for learned boilerplate)."""
-    return hashlib.blake2b(key_form(line).encode("utf-8"), digest_size=8).hexdigest()
+    invisible characters gets the same key (used for learned boilerplate and headlines)."""
+    return key_hash(key_form(line))
+
+
+def template_key(key: str) -> str | None:
+    """The template hash of a line's ``key_form`` (first and last ``TEMPLATE_EDGE_WORDS``
+    words), marked with a leading ``t``; ``None`` for a line shorter than
+    ``TEMPLATE_MIN_WORDS``."""
+    words = key.split()
+    if len(words) < TEMPLATE_MIN_WORDS:
+        return None
+    edges = " ".join(words[:TEMPLATE_EDGE_WORDS]) + " ~ " + " ".join(words[-TEMPLATE_EDGE_WORDS:])
+    return "t" + key_hash(edges)[1:]
+
+
+def is_template_key(line_hash: str) -> bool:
+    return line_hash.startswith("t")
 
 
 def _is_list_like(text: str) -> bool:
@@ -105,15 +158,24 @@ class _Line:
         cmp = text_form(text)
         key = " ".join(_NON_WORD_RE.sub(" ", _APOSTROPHE_RE.sub("", cmp)).split())
         words = len(text.split())
-        return cls(para, text, cmp, key, words, _is_nav(text, words))
+        return cls(para, text, label_form(cmp), key, words, _is_nav(text, words))
+
+    def learned_keys(self) -> list[str]:
+        """The hashes learned boilerplate knows the line by: its ``line_key`` and, for a
+        line of ``TEMPLATE_MIN_WORDS`` or more, its ``template_key``."""
+        keys = [key_hash(self.key)]
+        template = template_key(self.key)
+        if template is not None:
+            keys.append(template)
+        return keys
 
     @property
     def candidate(self) -> bool:
         """Short enough to be a template line that learned boilerplate may count."""
         return (
             bool(self.key)
-            and self.words <= CANDIDATE_MAX_WORDS
-            and (len(self.text) <= CANDIDATE_MAX_CHARS)
+            and self.words <= LONG_CANDIDATE_MAX_WORDS
+            and len(self.text) <= LONG_CANDIDATE_MAX_CHARS
         )
 
 
@@ -124,6 +186,17 @@ def _split_lines(text: str) -> list[_Line]:
     return lines
 
 
+def is_long_line(line: str) -> bool:
+    """A candidate longer than a template line: learned from one story more."""
+    return len(line.split()) > CANDIDATE_MAX_WORDS or len(line) > CANDIDATE_MAX_CHARS
+
+
 def boilerplate_candidates(text: str) -> dict[str, str]:
-    """``{line_key: line}`` for the lines of ``text`` that learned boilerplate considers."""
-    return {line_key(ln.text): ln.text for ln in _split_lines(tidy_spacing(text)) if ln.candidate}
+    """``{hash: line}`` for the lines of ``text`` that learned boilerplate considers, by
+    their ``line_key`` and (longer lines) their ``template_key``."""
+    return {
+        key: ln.text
+        for ln in _split_lines(tidy_spacing(text))
+        if ln.candidate
+        for key in ln.learned_keys()
+    }

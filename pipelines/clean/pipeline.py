@@ -1,19 +1,28 @@
-"""``CleanPipeline``: the clean step in a crawl (settings, learned boilerplate from the
-archive, stats), and ``clean_with_rules_file``, the job a pool worker runs."""
+"""``CleanPipeline``: the clean step in a crawl (settings, what it learns of each domain from
+the archive, the guard, stats), and the jobs a pool worker runs (``clean_with_rules_file``,
+``text_keys``)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from crawler.config import get_bool, get_int, read_config, setting
-from pipelines.clean.core import CleanResult, clean_text
-from pipelines.clean.lines import boilerplate_candidates
-from pipelines.clean.rules import Rules, load_rules
+from crawler.items import utcnow
+from pipelines.clean.core import CleanResult, clean_text, headline_spans
+from pipelines.clean.lines import (
+    boilerplate_candidates,
+    is_long_line,
+    is_template_key,
+    line_key,
+)
+from pipelines.clean.rules import DOMAIN_RULES, Rules, load_rules
 
 # ItemAdapter (it imports Scrapy), the archive and the pool are imported where the pipeline
 # uses them: worker processes import this package for its pure core (``clean_with_rules_file``)
@@ -30,6 +39,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+LONG_EXTRA_STORIES = 1
+"""A candidate line longer than a template line (``is_long_line``), and a line known by its
+template (``template_key``), needs this many distinct stories more than
+``CLEAN_BOILERPLATE_MIN_ARTICLES`` before it is learned."""
+TITLES_PER_DOMAIN = 20_000
+"""Headlines of a domain's latest stories read from the archive (lines naming another story)."""
+PENDING_CAP = 10_000
+"""Items between the clean step and the end of the item pipeline whose sightings wait there;
+items that never reach the end (dropped later) fall out after this many newer ones."""
+
 
 @dataclass(frozen=True)
 class CleanConfig:
@@ -37,9 +56,12 @@ class CleanConfig:
 
     rules_file: str | None = setting("CLEAN_RULES_FILE")
     min_articles: int = setting("CLEAN_BOILERPLATE_MIN_ARTICLES")
-    """A line seen on this many distinct articles of one domain is that domain's boilerplate."""
+    """A line seen on this many distinct stories of one domain is that domain's boilerplate."""
     learn: bool = setting("CLEAN_LEARN")
     db_path: str = setting("DB_PATH")
+    min_length: int = 0
+    """``VALIDATE_MIN_CHARS`` when the validate step is on: cleaning never takes a text below
+    it (the guard), and a text below it after cleaning is dropped."""
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Self:
@@ -47,9 +69,19 @@ class CleanConfig:
         if min_articles < 2:
             raise ValueError(
                 f"CLEAN_BOILERPLATE_MIN_ARTICLES must be at least 2 (never learn from a "
-                f"single page), not {min_articles}"
+                f"single story), not {min_articles}"
             )
-        return read_config(cls, settings, min_articles=min_articles)
+        min_length = 0
+        if get_bool(settings, "VALIDATE_ENABLED"):
+            min_length = max(0, get_int(settings, "VALIDATE_MIN_CHARS"))
+        return read_config(cls, settings, min_articles=min_articles, min_length=min_length)
+
+    def threshold(self, line_hash: str, line: str) -> int:
+        """Distinct stories of a domain that make ``line`` (known by ``line_hash``, its
+        ``line_key`` or ``template_key``) boilerplate: a template line and a line longer
+        than a template line need ``LONG_EXTRA_STORIES`` more."""
+        loose = is_template_key(line_hash) or is_long_line(line)
+        return self.min_articles + (LONG_EXTRA_STORIES if loose else 0)
 
 
 @lru_cache(maxsize=8)
@@ -65,13 +97,82 @@ def clean_with_rules_file(
     return clean_text(text, rules=_rules_from_file(rules_file), **kwargs)
 
 
+def text_keys(text: str) -> tuple[dict[str, str], set[str]]:
+    """The learned-boilerplate candidates of ``text`` and the hashes of its spans that could
+    name another story (``headline_spans``): what the pipeline looks up before cleaning."""
+    return boilerplate_candidates(text), headline_spans(text)
+
+
+def story_key_from_text(text: str) -> str:
+    """A story key when no stored story is known (no store step in this process): a hash of
+    the cleaned text's first line of eight words or more, else of the whole text. Copies of
+    a story share it when their junk was cleaned off the top."""
+    lines = [ln for ln in text.split("\n") if ln.strip()]
+    lede = next((ln for ln in lines if len(ln.split()) >= 8), text)
+    digest = hashlib.blake2b(lede.strip().casefold().encode("utf-8"), digest_size=8)
+    return "t:" + digest.hexdigest()
+
+
 def _domain(url: str) -> str:
     return (urlsplit(url).hostname or "").lower().removeprefix("www.")
 
 
+class _Run:
+    """What the clean steps of the crawls of one process writing one archive learned during
+    the run: the last of them to close cleans the run's stories again, once every crawl's
+    items are stored (a story merged into another then cannot be one an item still in
+    flight points at)."""
+
+    _open: ClassVar[dict[str, _Run]] = {}
+
+    def __init__(self) -> None:
+        self.users = 0
+        self.started: str | None = None
+        self.grown: set[str] = set()
+        """Domains whose learned lines or headlines grew during the run."""
+
+    @classmethod
+    def join(cls, path: str) -> _Run:
+        run = cls._open.setdefault(path, cls())
+        run.users += 1
+        run.started = run.started or utcnow()
+        return run
+
+    def leave(self, path: str) -> bool:
+        """``True`` for the last crawl of the run to close."""
+        self.users -= 1
+        if self.users > 0:
+            return False
+        self._open.pop(path, None)
+        return True
+
+
+@dataclass
+class _Pending:
+    """What an item's sightings need once the later steps have said which story it is."""
+
+    domain: str
+    candidates: dict[str, str]
+    learned: set[str]
+
+
 class CleanPipeline:
     """Replaces ``text`` by the cleaned body, keeps the original in ``text_raw`` and what
-    went in ``removed``; counts ``clean/removed/<rule>`` and ``clean/items_changed``."""
+    went in ``removed``.
+
+    Learned boilerplate: a line counts once per *story* of a domain. The sightings of an
+    item are recorded when it leaves the item pipeline (``item_scraped``), under the id of
+    the story the dedupe and store steps found it to be, so copies of one story never make
+    its own lines boilerplate. When what a domain taught grew during the run, the stories
+    stored in the run are cleaned again when the last crawl of the process closes
+    (``pipelines.clean.reclean``), and a story that then repeats an earlier one becomes its
+    sighting.
+
+    Stats: ``clean/removed/<rule>``, ``clean/items_changed``, ``clean/guarded`` (learned
+    removals taken back: they would have left less than the minimum length),
+    ``clean/dropped/too_short``, ``clean/emptied``, ``clean/recleaned``,
+    ``clean/recleaned/merged``.
+    """
 
     def __init__(self, crawler: Crawler, *, config: CleanConfig, rules: Rules) -> None:
         self.crawler = crawler
@@ -79,19 +180,31 @@ class CleanPipeline:
         self.rules = rules
         self.boilerplate: BoilerplateStore | None = None
         self.counts: Counter[str] = Counter()
+        self.titles: dict[str, set[str]] = {}
+        """``line_key`` of the headlines of each domain's stories."""
+        self.pending: OrderedDict[str, _Pending] = OrderedDict()
+        self.run = _Run()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
+        from scrapy import signals
         from scrapy.exceptions import NotConfigured
 
         if not get_bool(crawler.settings, "CLEAN_ENABLED"):
             raise NotConfigured("CLEAN_ENABLED is off")
         config = CleanConfig.from_settings(crawler.settings)
-        return cls(crawler, config=config, rules=load_rules(config.rules_file))
+        pipeline = cls(crawler, config=config, rules=load_rules(config.rules_file))
+        crawler.signals.connect(pipeline.item_scraped, signal=signals.item_scraped)
+        crawler.signals.connect(pipeline.item_dropped, signal=signals.item_dropped)
+        return pipeline
 
     def open_spider(self) -> None:
         if self.config.learn:
             self.boilerplate = self.open_store()
+            self.run = _Run.join(self.boilerplate_path())
+
+    def boilerplate_path(self) -> str:
+        return str(Path(self.config.db_path).resolve())
 
     def open_store(self) -> BoilerplateStore:
         """The learned boilerplate of ``DB_PATH`` (the connection every component of the
@@ -101,17 +214,51 @@ class CleanPipeline:
         return SqliteBoilerplate.for_settings(self.crawler.settings, self.config.db_path)
 
     def close_spider(self) -> None:
-        if self.boilerplate is not None:
-            self.boilerplate.release()
-            self.boilerplate = None
+        store = self.boilerplate
+        if store is not None:
+            try:
+                if self.run.leave(self.boilerplate_path()):
+                    self._reclean(store)
+            finally:
+                self.boilerplate = None
+                store.release()
         logger.info(
-            "clean: %d items, %d changed, %d lines removed %s",
+            "clean: %d items, %d changed, %d guarded, %d lines removed %s",
             self.counts["items"],
             self.counts["changed"],
+            self.counts["guarded"],
             sum(n for k, n in self.counts.items() if k.startswith("rule:")),
             {k[5:]: n for k, n in self.counts.items() if k.startswith("rule:")},
         )
 
+    def _reclean(self, store: BoilerplateStore) -> None:
+        """Clean the run's stories of the domains that taught something new again, and
+        merge those that now repeat an earlier story."""
+        from crawler.storage.protocols import CleanedStories
+        from pipelines.clean.reclean import Recleaner
+
+        run = self.run
+        if not run.grown or run.started is None or not isinstance(store, CleanedStories):
+            return  # a distributed worker has no stories to clean again: its writer does
+        self.titles.clear()  # the other crawls of the run stored headlines too
+        recleaner = Recleaner(self, store)
+        stats = self.crawler.stats
+        for domain in sorted(run.grown):
+            changed, merged = recleaner.domain(domain, since=run.started)
+            if changed:
+                stats.inc_value("clean/recleaned", changed)
+            if merged:
+                stats.inc_value("clean/recleaned/merged", merged)
+            if changed or merged:
+                logger.info(
+                    "clean: %d stories of %s cleaned again, %d of them merged into an earlier "
+                    "story they now repeat",
+                    changed,
+                    domain,
+                    merged,
+                )
+
+    # -- per item --------------------------------------------------------------------------
     def process_item(self, item: Any) -> Any:
         from itemadapter import ItemAdapter
 
@@ -124,25 +271,27 @@ class CleanPipeline:
         if pool_warm():
             return self._process_offloaded(item, adapter, text)
         url, domain = self._where(adapter)
-        candidates = boilerplate_candidates(text) if self._learning(url, domain) else {}
+        candidates, spans = text_keys(text) if self._learning(url, domain) else ({}, set())
+        knowledge = self.knowledge(domain, candidates, spans)
         result = clean_text(
             text,
             title=adapter.get("title"),
             domain=domain,
             language=adapter.get("language"),
-            boilerplate=self._frequent(domain, candidates),
             rules=self.rules,
+            **knowledge,
         )
-        return self._apply(item, adapter, text, result, url, domain, candidates)
+        return self._apply(item, adapter, text, result, url, domain, candidates, knowledge)
 
     async def _process_offloaded(self, item: Any, adapter: ItemAdapter, text: str) -> Any:
         """``process_item`` with the text work in the worker pool (``crawler/pool.py``)."""
         from crawler.pool import offload
 
         url, domain = self._where(adapter)
-        candidates = (
-            await offload(boilerplate_candidates, text) if self._learning(url, domain) else {}
+        candidates, spans = (
+            await offload(text_keys, text) if self._learning(url, domain) else ({}, set())
         )
+        knowledge = self.knowledge(domain, candidates, spans)
         result = await offload(
             clean_with_rules_file,
             text,
@@ -150,9 +299,9 @@ class CleanPipeline:
             title=adapter.get("title"),
             domain=domain,
             language=adapter.get("language"),
-            boilerplate=self._frequent(domain, candidates),
+            **knowledge,
         )
-        return self._apply(item, adapter, text, result, url, domain, candidates)
+        return self._apply(item, adapter, text, result, url, domain, candidates, knowledge)
 
     def _where(self, adapter: ItemAdapter) -> tuple[str, str]:
         url = adapter.get("url") or ""
@@ -161,10 +310,35 @@ class CleanPipeline:
     def _learning(self, url: str, domain: str) -> bool:
         return self.boilerplate is not None and bool(domain) and bool(url)
 
-    def _frequent(self, domain: str, candidates: dict[str, str]) -> set[str]:
+    def knowledge(
+        self, domain: str, candidates: dict[str, str], spans: set[str]
+    ) -> dict[str, set[str]]:
+        """What ``clean_text`` takes from the domain's other stories for one text: the
+        ``boilerplate`` among its ``candidates`` and the ``titles`` among its ``spans``."""
+        return {
+            "boilerplate": self.learned(domain, candidates),
+            "titles": spans & self.domain_titles(domain) if spans else set(),
+        }
+
+    def learned(self, domain: str, candidates: dict[str, str]) -> set[str]:
+        """The ``candidates`` seen on enough distinct stories of ``domain``."""
         if not candidates or self.boilerplate is None:
             return set()
-        return self.boilerplate.frequent(domain, candidates, min_articles=self.config.min_articles)
+        minimum = self.config.min_articles
+        found = self.boilerplate.frequent(domain, candidates, min_articles=minimum)
+        loose = {h for h in found if self.config.threshold(h, candidates[h]) > minimum}
+        if loose:
+            found -= loose - self.boilerplate.frequent(
+                domain, loose, min_articles=minimum + LONG_EXTRA_STORIES
+            )
+        return found
+
+    def domain_titles(self, domain: str) -> set[str]:
+        titles = self.titles.get(domain)
+        if titles is None:
+            found = self.boilerplate.titles(domain, limit=TITLES_PER_DOMAIN)
+            titles = self.titles[domain] = {line_key(t) for t in found}
+        return titles
 
     def _apply(
         self,
@@ -175,23 +349,116 @@ class CleanPipeline:
         url: str,
         domain: str,
         candidates: dict[str, str],
+        knowledge: dict[str, set[str]],
     ) -> Any:
-        if candidates and self.boilerplate is not None:
-            self.boilerplate.record(domain, url, candidates, cap=self.config.min_articles)
+        stats = self.crawler.stats
+        result = self._guard(adapter, text, result, domain)
         if adapter.get("text_raw") is None:
             adapter["text_raw"] = text
         adapter["text"] = result.text
         adapter["removed"] = result.removed
         self.counts["items"] += 1
-        stats = self.crawler.stats
         for piece in result.removed:
             stats.inc_value(f"clean/removed/{piece['rule']}")
             self.counts[f"rule:{piece['rule']}"] += 1
         if result.text != text:
             stats.inc_value("clean/items_changed")
             self.counts["changed"] += 1
+        if self._learning(url, domain):
+            self.pending[url] = _Pending(domain, candidates, knowledge["boilerplate"])
+            while len(self.pending) > PENDING_CAP:
+                self.pending.popitem(last=False)
+            title = adapter.get("title")
+            if title:
+                self.domain_titles(domain).add(line_key(title))
+                self.run.grown.add(domain)
         if not result.text:
             stats.inc_value("clean/emptied")
             logger.warning("clean: nothing left of the text of %s after cleaning", url)
+        self._check_length(adapter, result.text)
         logger.debug("clean: %s: %d lines removed", url, len(result.removed))
         return item
+
+    def _guard(
+        self, adapter: ItemAdapter, text: str, result: CleanResult, domain: str
+    ) -> CleanResult:
+        result, guarded = self.guard(
+            text,
+            result,
+            title=adapter.get("title"),
+            domain=domain,
+            language=adapter.get("language"),
+        )
+        if guarded:
+            self.crawler.stats.inc_value("clean/guarded")
+            self.counts["guarded"] += 1
+            logger.info(
+                "clean: kept the learned lines of %s: without them, less than %d letters",
+                adapter.get("url"),
+                self.config.min_length,
+            )
+        return result
+
+    def guard(
+        self,
+        text: str,
+        result: CleanResult,
+        *,
+        title: str | None,
+        domain: str,
+        language: str | None,
+    ) -> tuple[CleanResult, bool]:
+        """Never empty a story: when what the domain taught (``DOMAIN_RULES``) would leave
+        less than the minimum length, the text cleaned without it, and ``True``."""
+        from pipelines.validate import article_length
+
+        if not self.config.min_length or article_length(result.text) >= self.config.min_length:
+            return result, False
+        if not any(piece["rule"] in DOMAIN_RULES for piece in result.removed):
+            return result, False
+        plain = clean_text(text, title=title, domain=domain, language=language, rules=self.rules)
+        return plain, True
+
+    def _check_length(self, adapter: ItemAdapter, text: str) -> None:
+        """The validate step's length check, after cleaning: spam around a too-short text
+        does not make it an article."""
+        from scrapy.exceptions import DropItem
+
+        from pipelines.validate import article_length
+
+        if not self.config.min_length or article_length(text) >= self.config.min_length:
+            return
+        self.crawler.stats.inc_value("clean/dropped/too_short")
+        raise DropItem(
+            f"not an article (too_short after cleaning): {adapter.get('url')}", log_level="INFO"
+        )
+
+    # -- after the item pipeline -------------------------------------------------------------
+    def item_scraped(self, item: Any) -> None:
+        """Record the item's lines as sightings of the story it turned out to be."""
+        from itemadapter import ItemAdapter
+
+        adapter = ItemAdapter(item)
+        pending = self.pending.pop(adapter.get("url") or "", None)
+        if pending is None or self.boilerplate is None:
+            return
+        key = self._story_key(adapter)
+        cap = self.config.min_articles + LONG_EXTRA_STORIES
+        self.boilerplate.record(pending.domain, key, pending.candidates, cap=cap)
+        if self.learned(pending.domain, pending.candidates) - pending.learned:
+            self.run.grown.add(pending.domain)
+
+    def item_dropped(self, item: Any) -> None:
+        from itemadapter import ItemAdapter
+
+        self.pending.pop(ItemAdapter(item).get("url") or "", None)
+
+    def _story_key(self, adapter: ItemAdapter) -> str:
+        """The stored story the item is (the one it repeats, or its own row); without a
+        store step in this process, a key from its cleaned text."""
+        story = adapter.get("duplicate_of")
+        if story is None:
+            story = self.boilerplate.story_for_url(adapter["url"])
+        if story is not None:
+            return str(story)
+        return story_key_from_text(adapter.get("text") or "")

@@ -19,8 +19,12 @@ DEFAULT_RULES_FILE = Path(__file__).resolve().parents[2] / "data" / "clean_rules
 HEADLINE = "headline"
 REPEATED = "repeated_paragraph"
 LEARNED = "learned_boilerplate"
-BUILTIN_RULES = frozenset({HEADLINE, REPEATED, LEARNED})
+OTHER_HEADLINE = "other_headline"
+BUILTIN_RULES = frozenset({HEADLINE, REPEATED, LEARNED, OTHER_HEADLINE})
 """Rule names produced by code, not by the rules file (reserved there)."""
+DOMAIN_RULES = frozenset({LEARNED, OTHER_HEADLINE})
+"""Built-in rules that use what the domain's other stories taught (their repeated lines,
+their headlines): the guard takes their removals back when they would empty a story."""
 ZONES = ("anywhere", "head", "tail")
 FORMS = ("key", "text")
 _RULE_NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
