@@ -79,7 +79,7 @@ class ArticleItem:
     removed: list[dict[str, str]] = field(default_factory=list)
     """What cleaning removed: ``[{"text": ..., "rule": ...}]`` in document order."""
 
-    # -- dedupe (pipelines/dedupe.py)
+    # -- dedupe (pipelines/dedupe/)
     text_hash: str | None = None
     """SHA-1 of the normalised cleaned text (exact-duplicate key)."""
     duplicate_of: int | None = None

@@ -327,7 +327,7 @@ def format_outcome(outcome: Outcome, *, limit: int = 20) -> str:
     lines = [
         f"Reprocessed {outcome.processed} stored articles in {outcome.elapsed:.1f} s "
         f"(steps: {', '.join(outcome.steps) or 'none'}; duplicate check: "
-        f"{'on' if outcome.dedupe else 'off, no pipelines/dedupe.py'})"
+        f"{'on' if outcome.dedupe else 'off, no pipelines/dedupe/'})"
         + (" -- dry run, nothing written" if outcome.dry_run else ""),
         f"  unchanged:        {outcome.unchanged}",
         f"  texts changed:    {outcome.texts_changed}",

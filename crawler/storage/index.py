@@ -1,4 +1,4 @@
-"""The near-duplicate index of the dedupe step (``pipelines/dedupe.py``): the LSH band keys of
+"""The near-duplicate index of the dedupe step (``pipelines/dedupe/``): the LSH band keys of
 every stored story (``lsh_bands``), the parameters they were computed with (``dedupe_index``),
 and the lookups that find a stored story by URL key, by text hash and by shared bands."""
 

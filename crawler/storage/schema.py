@@ -138,7 +138,7 @@ def _m0003_dedupe_incremental(db: sqlite_utils.Database) -> None:
         " WITHOUT ROWID"
     )
     db.execute("CREATE INDEX idx_url_keys_article_id ON url_keys (article_id)")
-    # The near-duplicate index (pipelines/dedupe.py): one row per MinHash LSH band of every
+    # The near-duplicate index (pipelines/dedupe/): one row per MinHash LSH band of every
     # stored story; band_key is a 47-bit hash of the band's values and its number.
     db.execute(
         "CREATE TABLE lsh_bands (band_key INTEGER NOT NULL, article_id INTEGER NOT NULL, "
