@@ -91,19 +91,29 @@ class SqliteBoilerplate(SqliteStore):
         row = self.db.execute("SELECT id FROM articles WHERE url = ?", [url]).fetchone()
         return row[0] if row else None
 
-    def stored_since(self, domain: str, since: str) -> Iterator[dict[str, Any]]:
+    def stored_since(
+        self, domain: str, since: str, *, batch: int = 200
+    ) -> Iterator[dict[str, Any]]:
         """``id, title, language, text_raw, text, removed`` (``removed`` decoded) of the
-        stories of ``domain`` fetched at or after ``since``, oldest first."""
-        cursor = self.db.execute(
-            "SELECT id, title, language, text_raw, text, removed FROM articles "
-            "WHERE domain = ? AND fetched_at >= ? ORDER BY id",
-            [domain, since],
-        )
-        names = [c[0] for c in cursor.description]
-        for values in cursor.fetchall():
-            row = dict(zip(names, values, strict=True))
-            row["removed"] = json.loads(row["removed"] or "[]")
-            yield row
+        stories of ``domain`` fetched at or after ``since``, oldest first. Read ``batch``
+        rows at a time: a run of tens of thousands of stories is never in memory at once,
+        and the caller may update or merge the rows it was given."""
+        last = 0
+        while True:
+            cursor = self.db.execute(
+                "SELECT id, title, language, text_raw, text, removed FROM articles "
+                "WHERE domain = ? AND fetched_at >= ? AND id > ? ORDER BY id LIMIT ?",
+                [domain, since, last, batch],
+            )
+            names = [c[0] for c in cursor.description]
+            rows = cursor.fetchall()
+            for values in rows:
+                row = dict(zip(names, values, strict=True))
+                row["removed"] = json.loads(row["removed"] or "[]")
+                yield row
+            if len(rows) < batch:
+                return
+            last = rows[-1][0]
 
     def story_index(self) -> SqliteStoryIndex:
         """The stored stories as the dedupe step looks them up (and merges them)."""

@@ -39,11 +39,13 @@ class Recleaner:
     def domain(self, domain: str, *, since: str) -> tuple[int, int]:
         """Clean ``domain``'s stories fetched at or after ``since`` again; the number whose
         text or removals changed, and the number merged into an earlier story."""
-        rows = list(self.stories.stored_since(domain, since))
-        changed = sum(self._clean(domain, row) for row in rows)
+        # Two passes over the stories as stored (read a batch at a time, never all at once):
+        # every story cleaned first, then each checked against the earlier ones, which a
+        # story that did not change may now repeat.
+        changed = sum(self._clean(domain, row) for row in self.stories.stored_since(domain, since))
         merged = 0
         if changed:
-            merged = sum(self._merge(row) for row in rows)
+            merged = sum(self._merge(row) for row in self.stories.stored_since(domain, since))
         return changed, merged
 
     def _merge(self, row: dict) -> bool:
