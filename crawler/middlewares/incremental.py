@@ -455,7 +455,7 @@ class RedirectGateMiddleware(_UrlGate):
 class ConditionalGetMiddleware(_StoreUser["HttpCache"]):
     """Downloader middleware for source requests (meta ``source=True``: feeds, sitemaps,
     listing pages), which are always sent: with the validators (ETag, Last-Modified) of
-    the last 200 stored in ``http_cache``. A 304 is answered with the stored copy (status
+    the last 200 stored in ``http_cache``. A 304 is answered with the stored response (status
     200, flag ``not_modified``): the spider reads it as before, the articles it links are
     skipped as stored, and nothing is logged as an error. Rendered (Playwright) requests are
     left alone.
