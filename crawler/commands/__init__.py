@@ -20,6 +20,7 @@ from scrapy.settings import SETTINGS_PRIORITIES
 from crawler.config import db_path_for, get_float
 from crawler.storage.connection import Connection
 from crawler.storage.errors import ArchiveError
+from crawler.timespan import iso, parse_since
 
 if TYPE_CHECKING:
     import argparse
@@ -166,6 +167,17 @@ def warn_placeholder_contact(settings: BaseSettings, urls: Iterable[str]) -> str
     )
     logger.warning("%s", message)
     return message
+
+
+def since_option(value: str | None) -> str | None:
+    """A ``--since`` value (a duration such as ``7d`` or an ISO date/time) as an ISO time;
+    ``None`` when not given; a ``UsageError`` naming the bad value."""
+    if not value:
+        return None
+    try:
+        return iso(parse_since(value))
+    except ValueError as exc:
+        raise UsageError(str(exc), print_help=False) from None
 
 
 def check_archive(

@@ -15,13 +15,18 @@ from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from crawler.commands import CommandFailed, OneLineErrors, check_archive, stdout_may_close
+from crawler.commands import (
+    CommandFailed,
+    OneLineErrors,
+    check_archive,
+    since_option,
+    stdout_may_close,
+)
 from crawler.config import get_float
 from crawler.progress import is_tty
 from crawler.storage.connection import open_to_read
 from crawler.storage.errors import ArchiveError
 from crawler.storage.reports import iter_articles, stored_sites
-from crawler.timespan import iso, parse_since
 
 if TYPE_CHECKING:
     import argparse
@@ -65,12 +70,7 @@ class Command(OneLineErrors, ScrapyCommand):
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if args:
             raise UsageError(f"unexpected arguments: {' '.join(args)}", print_help=False)
-        since = None
-        if opts.since:
-            try:
-                since = iso(parse_since(opts.since))
-            except ValueError as exc:
-                raise UsageError(str(exc), print_help=False) from None
+        since = since_option(opts.since)
         db_path = check_archive("export", self.settings, must_exist=True, write=False)
         try:
             db = open_to_read(db_path, busy_timeout=get_float(self.settings, "DB_BUSY_TIMEOUT"))

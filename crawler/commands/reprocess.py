@@ -12,14 +12,19 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from crawler.commands import CommandFailed, OneLineErrors, check_archive, stdout_may_close
+from crawler.commands import (
+    CommandFailed,
+    OneLineErrors,
+    check_archive,
+    since_option,
+    stdout_may_close,
+)
 from crawler.config import get_str
 from crawler.reprocess import DuplicateCheck, Steps, format_outcome, reprocess
 from crawler.sites import SitesError, load_sites
 from crawler.storage.connection import Connection
 from crawler.storage.errors import ArchiveError
 from crawler.storage.reports import stored_sites
-from crawler.timespan import iso, parse_since
 
 if TYPE_CHECKING:
     import argparse
@@ -50,12 +55,7 @@ class Command(OneLineErrors, ScrapyCommand):
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if args:
             raise UsageError(f"unexpected arguments: {' '.join(args)}", print_help=False)
-        since = None
-        if opts.since:
-            try:
-                since = iso(parse_since(opts.since))
-            except ValueError as exc:
-                raise UsageError(str(exc), print_help=False) from None
+        since = since_option(opts.since)
         db_path = check_archive("reprocess", self.settings, must_exist=True)
         settings = self.settings.copy()
         if opts.dry_run:
