@@ -46,6 +46,20 @@ def article_length(text: str) -> int:
     return length + hangul * (HANGUL_WEIGHT - 1) + han_kana * (HAN_KANA_WEIGHT - 1)
 
 
+def long_enough(text: str, minimum: int) -> bool:
+    """Whether ``article_length(text) >= minimum``, measured a piece at a time: a long text
+    is judged by its opening alone."""
+    if minimum <= 0:
+        return True
+    step = max(4 * minimum, 1024)
+    total = 0
+    for start in range(0, len(text), step):
+        total += article_length(text[start : start + step])
+        if total >= minimum:
+            return True
+    return False
+
+
 def rejection(item: Mapping[str, Any], *, min_chars: int = DEFAULT_MIN_CHARS) -> str | None:
     """Why ``item`` is not a storable article (``not_html``, ``no_text``, ``too_short``,
     ``bad_url``), or ``None`` when it is one."""
@@ -57,7 +71,7 @@ def rejection(item: Mapping[str, Any], *, min_chars: int = DEFAULT_MIN_CHARS) ->
     text = item.get("text") or ""
     if not text.strip():
         return "no_text"
-    if article_length(text) < min_chars:
+    if not long_enough(text, min_chars):
         return "too_short"
     return None
 

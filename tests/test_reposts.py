@@ -17,9 +17,9 @@ import crawler.pool  # noqa: F401 - imported by the pipeline; trafilatura warns 
 from crawler.items import ArticleItem
 from crawler.storage.articles import SqliteArticles
 from crawler.storage.boilerplate import SqliteBoilerplate
-from pipelines.clean import CleanPipeline, boilerplate_candidates, line_key
+from pipelines.clean import CleanPipeline, boilerplate_candidates
 from pipelines.dedupe import DedupeConfig, fingerprint
-from pipelines.validate import article_length, rejection
+from pipelines.validate import article_length, long_enough, rejection
 from tests.conftest import rows, scrapy
 
 BLOCK = "This post was shared by the Hanbit Daily desk for our readers in the region."
@@ -92,6 +92,11 @@ def test_the_minimum_length_asks_the_same_amount_of_news_of_every_script():
     short = "강릉 경포해변에 해돋이 인파가 몰렸다. 시는 교통을 통제했다."
     assert rejection({"url": "https://x.example/b", "text": short}) == "too_short"
     assert article_length("東京で地震") == 15
+    # the check against a minimum reads a long text a piece at a time, with the same verdict
+    long_text = "\n\n".join([english, KOREAN_BRIEF, "東京で地震", "--- ... ---" * 200] * 6)
+    total = article_length(long_text)
+    for minimum in (0, 1, 200, 1500, total - 1, total, total + 1, 10 * total):
+        assert long_enough(long_text, minimum) == (total >= minimum), minimum
 
 
 # -- the guard -----------------------------------------------------------------------------------
@@ -153,34 +158,90 @@ def test_sightings_count_the_story_an_item_turned_out_to_be(tmp_path):
 
 
 # -- re-cleaning and merging ----------------------------------------------------------------------
+BODY = "The port of Busan handled a record number of containers last year, officials said."
+JUNK = "Hanbit Daily is on every network you use, so find us there and say hello."
+
+
+def _stored_and_cleaned(pipeline, articles, path, title, text, config):
+    """A story through the clean step (nothing learned yet) and stored, as a crawl does."""
+    url = f"https://blog.example/{path}"
+    item = pipeline.process_item(
+        ArticleItem(url=url, domain="blog.example", title=title, text=text)
+    )
+    article_id = articles.insert(
+        {"url": url, "domain": "blog.example", "title": title, "text": item.text,
+         "text_raw": text, "text_hash": fingerprint(item.text, config).text_hash,
+         "fetched_at": "2026-12-01T00:00:00+00:00"}
+    )  # fmt: skip
+    pipeline.item_scraped(item)
+    return article_id
+
+
+def _junk_learned(pipeline):
+    """Three other stories of the blog carry the junk line: it is learned from the third."""
+    for story in (11, 12, 13):
+        item = pipeline.process_item(
+            ArticleItem(url=f"https://blog.example/o{story}", domain="blog.example",
+                        text=f"Another story, number {story}, about the harbour.\n\n{JUNK}")
+        )  # fmt: skip
+        item.duplicate_of = story
+        pipeline.item_scraped(item)
+
+
 def test_a_story_cleaned_again_that_repeats_an_earlier_one_becomes_its_sighting(tmp_path):
     config = DedupeConfig()
-    body = "The port of Busan handled a record number of containers last year, officials said."
-    junk = "Hanbit Daily is on every network you use, so find us there and say hello."
     pipeline = _pipeline(tmp_path, VALIDATE_MIN_CHARS=40)
-    archive = SqliteBoilerplate.for_settings(pipeline.crawler.settings)
-    articles = SqliteArticles(archive.connection)
+    articles = SqliteArticles(pipeline.boilerplate.connection)
     try:
-        first = articles.insert(
-            {"url": "https://blog.example/a", "domain": "blog.example", "title": "Record year",
-             "text": body, "text_raw": body, "text_hash": fingerprint(body, config).text_hash,
-             "fetched_at": "2026-12-01T00:00:00+00:00"}
-        )  # fmt: skip
-        raw = f"{body}\n\n{junk}"
-        later = articles.insert(
-            {"url": "https://blog.example/b", "domain": "blog.example", "title": "Record Year!",
-             "text": raw, "text_raw": raw, "text_hash": fingerprint(raw, config).text_hash,
-             "fetched_at": "2026-12-01T00:01:00+00:00"}
-        )  # fmt: skip
-        for story in ("11", "12", "13"):  # the junk line is the blog's: learned since
-            archive.record("blog.example", story, {line_key(junk): junk}, cap=4)
-        pipeline.run.started = "2026-12-01T00:00:00+00:00"
-        pipeline.run.grown.add("blog.example")
+        first = _stored_and_cleaned(pipeline, articles, "a", "Record year", BODY, config)
+        raw = f"{BODY}\n\n{JUNK}"
+        later = _stored_and_cleaned(pipeline, articles, "b", "Record Year!", raw, config)
+        _junk_learned(pipeline)
     finally:
-        archive.release()
         pipeline.close_spider()
     assert [r["id"] for r in rows(tmp_path / "news.db", "SELECT id FROM articles")] == [first]
     sighting = rows(tmp_path / "news.db", "SELECT url, article_id, kind FROM duplicates")
     assert sighting == [{"url": "https://blog.example/b", "article_id": first, "kind": "exact"}]
     assert later != first
+    assert pipeline.crawler.stats.get_value("clean/recleaned") == 1
     assert pipeline.crawler.stats.get_value("clean/recleaned/merged") == 1
+
+
+def test_a_later_story_that_repeats_an_earlier_one_cleaned_again_becomes_its_sighting(tmp_path):
+    # the earlier copy carried the junk; the later one, unchanged, now repeats it
+    config = DedupeConfig()
+    pipeline = _pipeline(tmp_path, VALIDATE_MIN_CHARS=40)
+    articles = SqliteArticles(pipeline.boilerplate.connection)
+    try:
+        raw = f"{BODY}\n\n{JUNK}"
+        first = _stored_and_cleaned(pipeline, articles, "a", "Record year", raw, config)
+        _stored_and_cleaned(pipeline, articles, "b", "Record Year!", BODY, config)
+        _junk_learned(pipeline)
+    finally:
+        pipeline.close_spider()
+    stored = rows(tmp_path / "news.db", "SELECT id, text FROM articles")
+    assert stored == [{"id": first, "text": BODY}]
+    sighting = rows(tmp_path / "news.db", "SELECT url, article_id FROM duplicates")
+    assert sighting == [{"url": "https://blog.example/b", "article_id": first}]
+
+
+def test_only_stories_cleaned_before_a_line_was_learned_are_cleaned_again(tmp_path):
+    config = DedupeConfig()
+    pipeline = _pipeline(tmp_path, VALIDATE_MIN_CHARS=40)
+    articles = SqliteArticles(pipeline.boilerplate.connection)
+    other = (
+        "Ferries to Jeju were cancelled on Monday as a storm crossed the strait, officials said."
+    )
+    try:
+        before = _stored_and_cleaned(
+            pipeline, articles, "a", "Ferries", f"{other}\n\n{JUNK}", config
+        )
+        _junk_learned(pipeline)
+        after = _stored_and_cleaned(pipeline, articles, "b", "Record", f"{BODY}\n\n{JUNK}", config)
+    finally:
+        pipeline.close_spider()
+    texts = {
+        r["id"]: r["text"] for r in rows(tmp_path / "news.db", "SELECT id, text FROM articles")
+    }
+    assert texts == {before: other, after: BODY}  # the later one was cleaned with it already
+    assert pipeline.crawler.stats.get_value("clean/recleaned") == 1

@@ -24,6 +24,10 @@ _FREQUENT_SQL = (
     "SELECT line_hash FROM boilerplate_sightings WHERE domain = ? AND line_hash IN ({marks})"
     " GROUP BY line_hash HAVING COUNT(*) >= ?"
 )
+_STORIES_BY_ID_SQL = (
+    "SELECT id, title, language, text_raw, text, removed FROM articles WHERE id IN ({marks})"
+    " ORDER BY id"
+)
 RECLEANED_COLUMNS = ("text", "removed", "text_hash")
 """The ``articles`` columns a re-clean rewrites."""
 
@@ -91,29 +95,28 @@ class SqliteBoilerplate(SqliteStore):
         row = self.db.execute("SELECT id FROM articles WHERE url = ?", [url]).fetchone()
         return row[0] if row else None
 
-    def stored_since(
-        self, domain: str, since: str, *, batch: int = 200
-    ) -> Iterator[dict[str, Any]]:
+    def stored_by_id(self, ids: Iterable[int], *, batch: int = 200) -> Iterator[dict[str, Any]]:
         """``id, title, language, text_raw, text, removed`` (``removed`` decoded) of the
-        stories of ``domain`` fetched at or after ``since``, oldest first. Read ``batch``
-        rows at a time: a run of tens of thousands of stories is never in memory at once,
-        and the caller may update or merge the rows it was given."""
-        last = 0
-        while True:
-            cursor = self.db.execute(
-                "SELECT id, title, language, text_raw, text, removed FROM articles "
-                "WHERE domain = ? AND fetched_at >= ? AND id > ? ORDER BY id LIMIT ?",
-                [domain, since, last, batch],
-            )
+        stories ``ids`` that are still stored, in id order. Read ``batch`` rows at a time: a
+        run of tens of thousands of stories is never in memory at once, and the caller may
+        update or merge the rows it was given."""
+        wanted = sorted(set(ids))
+        for i in range(0, len(wanted), batch):
+            chunk = wanted[i : i + batch]
+            sql = _STORIES_BY_ID_SQL.format(marks=marks(len(chunk)))
+            cursor = self.db.execute(sql, chunk)
             names = [c[0] for c in cursor.description]
-            rows = cursor.fetchall()
-            for values in rows:
+            for values in cursor.fetchall():
                 row = dict(zip(names, values, strict=True))
                 row["removed"] = json.loads(row["removed"] or "[]")
                 yield row
-            if len(rows) < batch:
-                return
-            last = rows[-1][0]
+
+    def stories_with_text_hash(self, text_hash: str) -> list[int]:
+        """Every stored story whose normalised text has this hash, oldest first."""
+        rows = self.db.execute(
+            "SELECT id FROM articles WHERE text_hash = ? ORDER BY id", [text_hash]
+        ).fetchall()
+        return [i for (i,) in rows]
 
     def story_index(self) -> SqliteStoryIndex:
         """The stored stories as the dedupe step looks them up (and merges them)."""

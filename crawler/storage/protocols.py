@@ -231,9 +231,13 @@ class ArticleStore(Protocol):
 class CleanedStories(Protocol):
     """The stories of a run as the clean step cleans them again (``pipelines.clean.reclean``)."""
 
-    def stored_since(self, domain: str, since: str) -> Iterator[dict[str, Any]]:
-        """``id, title, language, text_raw, text, removed`` of ``domain``'s stories fetched
-        at or after ``since``."""
+    def stored_by_id(self, ids: Iterable[int]) -> Iterator[dict[str, Any]]:
+        """``id, title, language, text_raw, text, removed`` of the stories ``ids`` still
+        stored, in id order."""
+        ...
+
+    def stories_with_text_hash(self, text_hash: str) -> list[int]:
+        """Every stored story whose normalised text has this hash, oldest first."""
         ...
 
     def update_cleaned(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from array import array
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -14,7 +15,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from crawler.config import get_bool, get_int, read_config, setting
-from crawler.items import utcnow
 from pipelines.clean.core import CleanResult, clean_text, headline_spans
 from pipelines.clean.lines import (
     boilerplate_candidates,
@@ -117,26 +117,57 @@ def _domain(url: str) -> str:
     return (urlsplit(url).hostname or "").lower().removeprefix("www.")
 
 
+def _short_hash(key: str) -> int:
+    """A 32-bit stand-in for a line or span hash, to remember a run's stories compactly (a
+    collision only costs a story cleaned again for nothing)."""
+    return hash(key) & 0xFFFFFFFF
+
+
 class _Run:
     """What the clean steps of the crawls of one process writing one archive learned during
-    the run: the last of them to close cleans the run's stories again, once every crawl's
-    items are stored (a story merged into another then cannot be one an item still in
-    flight points at)."""
+    the run, and when: the last of them to close cleans again the run's stories cleaned
+    before something they contain was learned, once every crawl's items are stored (a story
+    merged into another then cannot be one an item still in flight points at).
+
+    Time is a counter of the clean step's events: each item's cleaning (when it read what
+    its domain taught) and each line or headline learned."""
 
     _open: ClassVar[dict[str, _Run]] = {}
 
     def __init__(self) -> None:
         self.users = 0
-        self.started: str | None = None
-        self.grown: set[str] = set()
-        """Domains whose learned lines or headlines grew during the run."""
+        self.clock = 0
+        self.titles: dict[str, set[str]] = {}
+        """``line_key`` of the headlines of each domain's stories."""
+        self.learned_at: dict[str, dict[int, int]] = {}
+        """Per domain, the lines and headlines learned during the run (``_short_hash``) and
+        when."""
+        self.stories: dict[int, tuple[str, int, array[int]]] = {}
+        """Per story stored in the run: its domain, when it was cleaned, and the
+        ``_short_hash`` of its candidate lines and headline spans."""
 
     @classmethod
     def join(cls, path: str) -> _Run:
         run = cls._open.setdefault(path, cls())
         run.users += 1
-        run.started = run.started or utcnow()
         return run
+
+    def tick(self) -> int:
+        self.clock += 1
+        return self.clock
+
+    def learned(self, domain: str, key: str) -> None:
+        self.learned_at.setdefault(domain, {}).setdefault(_short_hash(key), self.tick())
+
+    def to_clean_again(self) -> dict[str, list[int]]:
+        """Per domain, the run's stories that contain something learned after they were
+        cleaned."""
+        found: dict[str, list[int]] = {}
+        for story, (domain, cleaned, keys) in self.stories.items():
+            learned = self.learned_at.get(domain)
+            if learned and any(learned.get(k, 0) > cleaned for k in keys):
+                found.setdefault(domain, []).append(story)
+        return found
 
     def leave(self, path: str) -> bool:
         """``True`` for the last crawl of the run to close."""
@@ -148,12 +179,32 @@ class _Run:
 
 
 @dataclass
+class _Learning:
+    """What the cleaning of one item read of its domain, and when."""
+
+    candidates: dict[str, str]
+    spans: set[str]
+    learned: set[str]
+    cleaned: int
+
+    def pending(self, domain: str, title_key: str | None) -> _Pending:
+        keys = array("I", sorted({_short_hash(k) for k in (*self.candidates, *self.spans)}))
+        if title_key is not None:  # its own headline never names another story
+            keys = array("I", (k for k in keys if k != _short_hash(title_key)))
+        return _Pending(domain, self.candidates, self.learned, self.cleaned, keys)
+
+
+@dataclass
 class _Pending:
     """What an item's sightings need once the later steps have said which story it is."""
 
     domain: str
     candidates: dict[str, str]
     learned: set[str]
+    cleaned: int
+    """When the item was cleaned (``_Run.clock``)."""
+    keys: array[int]
+    """``_short_hash`` of its candidate lines and of its spans that could name a story."""
 
 
 class CleanPipeline:
@@ -180,8 +231,6 @@ class CleanPipeline:
         self.rules = rules
         self.boilerplate: BoilerplateStore | None = None
         self.counts: Counter[str] = Counter()
-        self.titles: dict[str, set[str]] = {}
-        """``line_key`` of the headlines of each domain's stories."""
         self.pending: OrderedDict[str, _Pending] = OrderedDict()
         self.run = _Run()
 
@@ -237,14 +286,15 @@ class CleanPipeline:
         from crawler.storage.protocols import CleanedStories
         from pipelines.clean.reclean import Recleaner
 
-        run = self.run
-        if not run.grown or run.started is None or not isinstance(store, CleanedStories):
+        if not isinstance(store, CleanedStories):
             return  # a distributed worker has no stories to clean again: its writer does
-        self.titles.clear()  # the other crawls of the run stored headlines too
+        to_clean = self.run.to_clean_again()
+        if not to_clean:
+            return
         recleaner = Recleaner(self, store)
         stats = self.crawler.stats
-        for domain in sorted(run.grown):
-            changed, merged = recleaner.domain(domain, since=run.started)
+        for domain, stories in sorted(to_clean.items()):
+            changed, merged = recleaner.clean_again(domain, stories)
             if changed:
                 stats.inc_value("clean/recleaned", changed)
             if merged:
@@ -273,6 +323,7 @@ class CleanPipeline:
         url, domain = self._where(adapter)
         candidates, spans = text_keys(text) if self._learning(url, domain) else ({}, set())
         knowledge = self.knowledge(domain, candidates, spans)
+        cleaned = self.run.tick()
         result = clean_text(
             text,
             title=adapter.get("title"),
@@ -281,7 +332,8 @@ class CleanPipeline:
             rules=self.rules,
             **knowledge,
         )
-        return self._apply(item, adapter, text, result, url, domain, candidates, knowledge)
+        learning = _Learning(candidates, spans, knowledge["boilerplate"], cleaned)
+        return self._apply(item, adapter, text, result, url, domain, learning)
 
     async def _process_offloaded(self, item: Any, adapter: ItemAdapter, text: str) -> Any:
         """``process_item`` with the text work in the worker pool (``crawler/pool.py``)."""
@@ -292,6 +344,7 @@ class CleanPipeline:
             await offload(text_keys, text) if self._learning(url, domain) else ({}, set())
         )
         knowledge = self.knowledge(domain, candidates, spans)
+        cleaned = self.run.tick()
         result = await offload(
             clean_with_rules_file,
             text,
@@ -301,7 +354,8 @@ class CleanPipeline:
             language=adapter.get("language"),
             **knowledge,
         )
-        return self._apply(item, adapter, text, result, url, domain, candidates, knowledge)
+        learning = _Learning(candidates, spans, knowledge["boilerplate"], cleaned)
+        return self._apply(item, adapter, text, result, url, domain, learning)
 
     def _where(self, adapter: ItemAdapter) -> tuple[str, str]:
         url = adapter.get("url") or ""
@@ -334,10 +388,10 @@ class CleanPipeline:
         return found
 
     def domain_titles(self, domain: str) -> set[str]:
-        titles = self.titles.get(domain)
+        titles = self.run.titles.get(domain)
         if titles is None:
             found = self.boilerplate.titles(domain, limit=TITLES_PER_DOMAIN)
-            titles = self.titles[domain] = {line_key(t) for t in found}
+            titles = self.run.titles[domain] = {line_key(t) for t in found}
         return titles
 
     def _apply(
@@ -348,8 +402,7 @@ class CleanPipeline:
         result: CleanResult,
         url: str,
         domain: str,
-        candidates: dict[str, str],
-        knowledge: dict[str, set[str]],
+        learning: _Learning,
     ) -> Any:
         stats = self.crawler.stats
         result = self._guard(adapter, text, result, domain)
@@ -365,13 +418,15 @@ class CleanPipeline:
             stats.inc_value("clean/items_changed")
             self.counts["changed"] += 1
         if self._learning(url, domain):
-            self.pending[url] = _Pending(domain, candidates, knowledge["boilerplate"])
+            title = adapter.get("title")
+            own = line_key(title) if title else None
+            self.pending[url] = learning.pending(domain, own)
             while len(self.pending) > PENDING_CAP:
                 self.pending.popitem(last=False)
-            title = adapter.get("title")
-            if title:
-                self.domain_titles(domain).add(line_key(title))
-                self.run.grown.add(domain)
+            titles = self.domain_titles(domain)
+            if own is not None and own not in titles:
+                titles.add(own)
+                self.run.learned(domain, own)
         if not result.text:
             stats.inc_value("clean/emptied")
             logger.warning("clean: nothing left of the text of %s after cleaning", url)
@@ -410,9 +465,9 @@ class CleanPipeline:
     ) -> tuple[CleanResult, bool]:
         """Never empty a story: when what the domain taught (``DOMAIN_RULES``) would leave
         less than the minimum length, the text cleaned without it, and ``True``."""
-        from pipelines.validate import article_length
+        from pipelines.validate import long_enough
 
-        if not self.config.min_length or article_length(result.text) >= self.config.min_length:
+        if long_enough(result.text, self.config.min_length):
             return result, False
         if not any(piece["rule"] in DOMAIN_RULES for piece in result.removed):
             return result, False
@@ -424,9 +479,9 @@ class CleanPipeline:
         does not make it an article."""
         from scrapy.exceptions import DropItem
 
-        from pipelines.validate import article_length
+        from pipelines.validate import long_enough
 
-        if not self.config.min_length or article_length(text) >= self.config.min_length:
+        if long_enough(text, self.config.min_length):
             return
         self.crawler.stats.inc_value("clean/dropped/too_short")
         raise DropItem(
@@ -442,23 +497,20 @@ class CleanPipeline:
         pending = self.pending.pop(adapter.get("url") or "", None)
         if pending is None or self.boilerplate is None:
             return
-        key = self._story_key(adapter)
+        # The story the item is: the one it repeats, or its own row; without a store step in
+        # this process, a key from its cleaned text.
+        story = adapter.get("duplicate_of")
+        own_row = None if story is not None else self.boilerplate.story_for_url(adapter["url"])
+        story = own_row if story is None else story
+        key = str(story) if story is not None else story_key_from_text(adapter.get("text") or "")
         cap = self.config.min_articles + LONG_EXTRA_STORIES
         self.boilerplate.record(pending.domain, key, pending.candidates, cap=cap)
-        if self.learned(pending.domain, pending.candidates) - pending.learned:
-            self.run.grown.add(pending.domain)
+        for line in self.learned(pending.domain, pending.candidates) - pending.learned:
+            self.run.learned(pending.domain, line)
+        if own_row is not None:
+            self.run.stories[own_row] = (pending.domain, pending.cleaned, pending.keys)
 
     def item_dropped(self, item: Any) -> None:
         from itemadapter import ItemAdapter
 
         self.pending.pop(ItemAdapter(item).get("url") or "", None)
-
-    def _story_key(self, adapter: ItemAdapter) -> str:
-        """The stored story the item is (the one it repeats, or its own row); without a
-        store step in this process, a key from its cleaned text."""
-        story = adapter.get("duplicate_of")
-        if story is None:
-            story = self.boilerplate.story_for_url(adapter["url"])
-        if story is not None:
-            return str(story)
-        return story_key_from_text(adapter.get("text") or "")

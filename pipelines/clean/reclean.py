@@ -13,17 +13,23 @@ from pipelines.clean.core import clean_text, headline_spans
 from pipelines.clean.lines import boilerplate_candidates
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
     from crawler.storage.protocols import CleanedStories
     from pipelines.clean.pipeline import CleanPipeline
 
 logger = logging.getLogger(__name__)
 
+LATER_CANDIDATES = 1_000
+"""Near-duplicate candidates looked up per changed story to find the later stories that may
+now repeat it."""
+
 
 class Recleaner:
     """Cleans stored stories again from their text as extracted (``text_raw``) with what
     ``pipeline`` knows now, and rewrites those whose cleaned text or removals changed, with
-    their text hash and near-duplicate index keys; then checks each against the earlier
-    stories with the dedupe step's own rules."""
+    their text hash and near-duplicate index keys; then checks those, and the later stories
+    that may repeat them, against the earlier stories with the dedupe step's own rules."""
 
     def __init__(self, pipeline: CleanPipeline, stories: CleanedStories) -> None:
         # The dedupe step's text hash, index keys and verdicts follow the new text; imported
@@ -36,17 +42,31 @@ class Recleaner:
         self.config = dedupe.DedupeConfig.from_settings(pipeline.crawler.settings)
         self.index = stories.story_index()
 
-    def domain(self, domain: str, *, since: str) -> tuple[int, int]:
-        """Clean ``domain``'s stories fetched at or after ``since`` again; the number whose
-        text or removals changed, and the number merged into an earlier story."""
-        # Two passes over the stories as stored (read a batch at a time, never all at once):
-        # every story cleaned first, then each checked against the earlier ones, which a
-        # story that did not change may now repeat.
-        changed = sum(self._clean(domain, row) for row in self.stories.stored_since(domain, since))
-        merged = 0
-        if changed:
-            merged = sum(self._merge(row) for row in self.stories.stored_since(domain, since))
-        return changed, merged
+    def clean_again(self, domain: str, ids: Iterable[int]) -> tuple[int, int]:
+        """Clean ``domain``'s stories ``ids`` again; the number whose text or removals
+        changed, and the number merged into an earlier story."""
+        changed = [row["id"] for row in self.stories_by_id(ids) if self._clean(domain, row)]
+        if not changed:
+            return 0, 0
+        # A story that did not change may now repeat one that did, so the stories checked
+        # against the earlier ones are the changed ones and the later stories that share
+        # index keys or the text hash with one of them (the index's own candidates).
+        merged = sum(self._merge(row) for row in self.stories_by_id(self._to_check(changed)))
+        return len(changed), merged
+
+    def stories_by_id(self, ids: Iterable[int]) -> Iterator[dict]:
+        return self.stories.stored_by_id(ids)
+
+    def _to_check(self, changed: list[int]) -> set[int]:
+        check = set(changed)
+        for row in self.stories_by_id(changed):
+            fp = self.dedupe.fingerprint(row["text"], self.config, title=row["title"])
+            if not fp.text_hash:
+                continue
+            found = self.index.story_candidates(fp.band_keys, limit=LATER_CANDIDATES)
+            found += self.stories.stories_with_text_hash(fp.text_hash)
+            check.update(c for c in found if c > row["id"])
+        return check
 
     def _merge(self, row: dict) -> bool:
         """Merge the story into the earlier one its text now repeats, if any."""
