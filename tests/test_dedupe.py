@@ -3,6 +3,7 @@ stories, and the pipeline with the archive (fields, stats, versions, index rebui
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import subprocess
@@ -356,7 +357,9 @@ def crawl(tmp_path):
 
         def run(self, url: str, body: str, **fields) -> ArticleItem:
             item = ArticleItem(url=url, text=body, site="test", **fields)
-            return self.store.process_item(self.dedupe.process_item(item))
+            stored = self.store.process_item(self.dedupe.process_item(item))
+            self.dedupe.item_done(stored)  # the item_scraped signal: it left the pipeline
+            return stored
 
         def stat(self, name: str) -> int | None:
             return self.crawler.stats.get_value(name)
@@ -375,6 +378,34 @@ def crawl(tmp_path):
     for c in crawls:
         if c.dedupe.index is not None:
             c.close()
+
+
+def test_a_copy_judged_while_its_story_is_in_flight_waits_for_it(crawl):
+    # the first copy was found new and is still on its way to the store step (a later step
+    # waits on the worker pool) when the second one reaches the dedupe step
+    c = crawl()
+    first = c.dedupe.process_item(
+        ArticleItem(url="https://herald.example/a/1", text=text("nk-srbm-east-sea"), site="t")
+    )
+    assert first.duplicate_kind is None
+    second = c.dedupe.process_item(
+        ArticleItem(url="https://mirror.example/1", text=text("nk-srbm-east-sea"), site="t")
+    )
+    unrelated = c.dedupe.process_item(
+        ArticleItem(url="https://herald.example/a/2", text=text("kospi-close-up"), site="t")
+    )
+    assert unrelated.duplicate_kind is None  # nothing in flight shares its keys: judged now
+
+    async def land_then_judge():
+        waiting = asyncio.ensure_future(second)
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # it waits while the first copy is in flight
+        c.dedupe.item_done(c.store.process_item(first))
+        return await waiting
+
+    judged = asyncio.run(land_then_judge())
+    assert (judged.duplicate_kind, judged.duplicate_of) == ("exact", 1)
+    assert c.stat("dedupe/waited") == 1
 
 
 def test_pipeline_marks_sightings_and_counts_them(crawl, tmp_path):

@@ -20,6 +20,9 @@ from crawler.extract.encoding import decode_as, decode_html
 from crawler.limits import ExtractFailed, ExtractTimeout, extract_in_worker
 from crawler.pool import PoolConfig, offload, pool_active
 from pipelines.clean import boilerplate_candidates, clean_with_rules_file
+from pipelines.dedupe import DedupeConfig, text_fingerprint
+from pipelines.tag import TagConfig, TagResult
+from pipelines.tag.pipeline import tag_in_worker
 from tests.conftest import FIXTURES, ROOT, rows, scrapy
 
 PAGES = sorted((FIXTURES / "sites" / "pub").rglob("*.html")) + sorted(
@@ -63,6 +66,10 @@ def page_jobs() -> list[tuple]:
     return jobs
 
 
+DEDUPE = DedupeConfig()
+TAGS = TagConfig.from_settings(Settings({"TAG_LEXICON_FILE": "data/korea_lexicon.toml"}))
+
+
 def test_pure_functions_give_the_same_results_in_the_pool(tmp_path):
     assert PAGES
     jobs = page_jobs()
@@ -77,6 +84,11 @@ def test_pure_functions_give_the_same_results_in_the_pool(tmp_path):
         expected.append(clean_with_rules_file(item.text, **kwargs))
         jobs.append((boilerplate_candidates, (item.text,), {}))
         expected.append(boilerplate_candidates(item.text))
+        jobs.append((text_fingerprint, (item.text, DEDUPE), {"title": item.title}))
+        expected.append(text_fingerprint(item.text, DEDUPE, title=item.title))
+        jobs.append((tag_in_worker, (TAGS, item.title, item.text, item.language), {}))
+        expected.append(tag_in_worker(TAGS, item.title, item.text, item.language))
+    assert any(want.tags for want in expected if isinstance(want, TagResult))
     out = run_in_pool(jobs, tmp_path)
     assert [status for status, _ in out["results"]] == ["ok"] * len(jobs)
     for (_, got), want in zip(out["results"], expected, strict=True):
@@ -126,6 +138,8 @@ def test_workers_stay_free_of_scrapy_and_the_archive(tmp_path):
     text = "A line of text that is long enough to be a paragraph of an article.\n" * 5
     jobs += [(clean_with_rules_file, (text,), {"rules_file": None})] * 4
     jobs += [(boilerplate_candidates, (text,), {})] * 4
+    jobs += [(text_fingerprint, (text, DEDUPE), {"title": "A title"})] * 2
+    jobs += [(tag_in_worker, (TAGS, "Seoul", text, "en"), {})] * 2
     jobs += [(eval, (PROBE,), {})] * 4
     out = run_in_pool(jobs, tmp_path)
     assert [status for status, _ in out["results"]] == ["ok"] * len(jobs)

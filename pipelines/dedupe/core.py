@@ -8,12 +8,11 @@ import hashlib
 import json
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
-from datasketch import MinHash
 
 from crawler.config import read_config, setting
 
@@ -219,8 +218,12 @@ def _identity(value: int) -> int:
     return value
 
 
+# datasketch is imported where MinHash is used: a pool worker computes the rest of a
+# fingerprint (``text_fingerprint``) without loading it and the SciPy it pulls in.
 @lru_cache(maxsize=8)
 def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from datasketch import MinHash
+
     return MinHash(num_perm=num_perm, seed=seed, scheme=MINHASH_SCHEME).permutations
 
 
@@ -231,6 +234,8 @@ def band_keys(shingle_set: frozenset[int], config: DedupeConfig) -> tuple[int, .
     when their Jaccard similarity is high. No keys for an empty set."""
     if not shingle_set:
         return ()
+    from datasketch import MinHash
+
     minhash = MinHash(
         num_perm=config.num_perm,
         seed=config.seed,
@@ -352,14 +357,26 @@ class Fingerprint:
 
 def fingerprint(text: str, config: DedupeConfig, *, title: str | None = None) -> Fingerprint:
     """The text's hash, shingles and index keys, and (with ``title``) its opening."""
+    return with_band_keys(text_fingerprint(text, config, title=title), config)
+
+
+def text_fingerprint(text: str, config: DedupeConfig, *, title: str | None = None) -> Fingerprint:
+    """``fingerprint`` without the MinHash band keys (its ``band_keys`` hold the sentence
+    anchors only): the part a pool worker computes, the most of the work."""
     words = tokens(text)
     if not words:
         return Fingerprint(None, frozenset(), ())
     shingle_set = shingles(words, config.shingle_size)
     digest = hashlib.sha1(" ".join(words).encode("utf-8")).hexdigest()  # noqa: S324 - a key
-    keys = band_keys(shingle_set, config) + anchor_keys(text, config)
     opening = Opening.of(text, title, words) if title else Opening()
-    return Fingerprint(digest, shingle_set, keys, opening)
+    return Fingerprint(digest, shingle_set, anchor_keys(text, config), opening)
+
+
+def with_band_keys(fp: Fingerprint, config: DedupeConfig) -> Fingerprint:
+    """``fp`` of ``text_fingerprint`` with its MinHash band keys ahead of its anchors."""
+    if not fp.shingles:
+        return fp
+    return replace(fp, band_keys=band_keys(fp.shingles, config) + fp.band_keys)
 
 
 @dataclass(frozen=True)

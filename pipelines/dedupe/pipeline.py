@@ -3,13 +3,16 @@ it repeats, and marks the item so the store step records a duplicate; keeps the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from itemadapter import ItemAdapter
 from scrapy.exceptions import NotConfigured
 
 from crawler.config import get_bool
+from crawler.pool import offload, pool_warm
 from crawler.storage.articles import SqliteArticles
 from crawler.storage.index import SqliteStoryIndex
 from crawler.urls import url_keys
@@ -21,7 +24,9 @@ from pipelines.dedupe.core import (
     Fingerprint,
     find_duplicate,
     fingerprint,
+    text_fingerprint,
     text_hash,
+    with_band_keys,
 )
 
 if TYPE_CHECKING:
@@ -81,6 +86,63 @@ def rebuild_index(index: DedupeIndex, config: DedupeConfig) -> int:
     return count
 
 
+# -- stories in flight ---------------------------------------------------------------------------
+IN_FLIGHT_WAIT = 60.0
+"""Seconds an item waits at most for a story in flight (a step that hangs does not hold the
+others for ever: the item is then judged against what is stored)."""
+
+
+def in_flight_keys(url_keys: list[str], fp: Fingerprint) -> frozenset[str]:
+    """What makes two items possibly one story before either is stored: a URL key, the text
+    hash, an index band."""
+    keys = {f"u:{k}" for k in url_keys}
+    if fp.text_hash:
+        keys.add(f"h:{fp.text_hash}")
+    keys.update(f"b:{k}" for k in fp.band_keys)
+    return frozenset(keys)
+
+
+_IN_FLIGHT: dict[str, InFlight] = {}
+
+
+class InFlight:
+    """The new stories between the dedupe step and the end of the item pipeline, by their
+    ``in_flight_keys``."""
+
+    def __init__(self) -> None:
+        self.stories: dict[str, tuple[frozenset[str], asyncio.Future[None] | None]] = {}
+
+    def take_off(self, url: str, keys: frozenset[str]) -> None:
+        self.stories[url] = (keys, None)
+
+    def blocking(self, keys: frozenset[str]) -> str | None:
+        """The URL of a story in flight sharing one of ``keys``."""
+        return next((url for url, (own, _) in self.stories.items() if own & keys), None)
+
+    async def wait(self, keys: frozenset[str]) -> bool:
+        """Wait until no story in flight shares one of ``keys``; whether it had to."""
+        waited = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + IN_FLIGHT_WAIT
+        while (url := self.blocking(keys)) is not None:
+            own, landed = self.stories[url]
+            if landed is None:
+                landed = loop.create_future()
+                self.stories[url] = (own, landed)
+            waited = True
+            try:
+                await asyncio.wait_for(asyncio.shield(landed), deadline - loop.time())
+            except TimeoutError:
+                logger.warning("dedupe: %s still in flight after %.0f s", url, IN_FLIGHT_WAIT)
+                self.stories.pop(url, None)
+        return waited
+
+    def land(self, url: str) -> None:
+        entry = self.stories.pop(url, None)
+        if entry is not None and entry[1] is not None and not entry[1].done():
+            entry[1].set_result(None)
+
+
 # -- the pipeline -------------------------------------------------------------------------------
 class DedupePipeline:
     """Sets ``text_hash`` on every item and, on a later sighting of a stored story,
@@ -91,8 +153,13 @@ class DedupePipeline:
     Lookups go through the process-wide connection to ``DB_PATH``, so spiders running in
     one process see each other's stories before they are committed.
 
+    A story found new stays *in flight* until the item pipeline is done with it (stored or
+    dropped): a later item sharing its URL key, text hash or an index band waits for it before
+    it is judged, so two copies of one story in flight at once (while a later step waits on
+    the worker pool) are still one story.
+
     Stats: ``dedupe/new``, ``dedupe/url``, ``dedupe/exact``, ``dedupe/near``,
-    ``dedupe/version``.
+    ``dedupe/version``, ``dedupe/waited`` (items that waited for a story in flight).
     """
 
     def __init__(self, crawler: Crawler, config: DedupeConfig) -> None:
@@ -100,15 +167,23 @@ class DedupePipeline:
         self.config = config
         self.index: DedupeIndex | None = None
         self.versions: StoryVersions | None = None
+        self.in_flight = InFlight()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
+        from scrapy import signals
+
         if not get_bool(crawler.settings, "DEDUPE_ENABLED"):
             raise NotConfigured("DEDUPE_ENABLED is off")
-        return cls(crawler, DedupeConfig.from_settings(crawler.settings))
+        pipeline = cls(crawler, DedupeConfig.from_settings(crawler.settings))
+        for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
+            crawler.signals.connect(pipeline.item_done, signal=signal)
+        return pipeline
 
     def open_spider(self) -> None:
         self.index, self.versions = self.open_stores()
+        # the crawls of one process writing one archive share it: their items are copies too
+        self.in_flight = _IN_FLIGHT.setdefault(str(Path(self.config.db_path).resolve()), InFlight())
         stored = self.index.params()
         if stored != self.config.index_params:
             if stored is not None:
@@ -145,20 +220,49 @@ class DedupePipeline:
     def process_item(self, item: Any) -> Any:
         adapter = ItemAdapter(item)
         text = adapter.get("text") or ""
+        if text and pool_warm():
+            return self._process_offloaded(item, adapter, text)
         fp = fingerprint(text, self.config, title=adapter.get("title"))
-        return self._judge(item, adapter, text, fp)
+        keys = self._keys(adapter)
+        if self.in_flight.blocking(in_flight_keys(keys, fp)) is not None:
+            return self._judge_when_landed(item, adapter, text, fp, keys)
+        return self._judge(item, adapter, text, fp, keys)
 
-    def _judge(self, item: Any, adapter: ItemAdapter, text: str, fp: Fingerprint) -> Any:
+    async def _process_offloaded(self, item: Any, adapter: ItemAdapter, text: str) -> Any:
+        """``process_item`` with the text's fingerprint taken in the worker pool (all but its
+        MinHash band keys, which need datasketch)."""
+        fp = await offload(text_fingerprint, text, self.config, title=adapter.get("title"))
+        fp = with_band_keys(fp, self.config)
+        return await self._judge_when_landed(item, adapter, text, fp, self._keys(adapter))
+
+    async def _judge_when_landed(
+        self, item: Any, adapter: ItemAdapter, text: str, fp: Fingerprint, keys: list[str]
+    ) -> Any:
+        """``_judge`` once no story in flight shares a key with the item."""
+        if await self.in_flight.wait(in_flight_keys(keys, fp)):
+            self.crawler.stats.inc_value("dedupe/waited")
+        return self._judge(item, adapter, text, fp, keys)
+
+    def _keys(self, adapter: ItemAdapter) -> list[str]:
+        return url_keys(adapter["url"], adapter.get("canonical_url"), adapter.get("request_url"))
+
+    def item_done(self, item: Any) -> None:
+        """The item left the item pipeline (stored, dropped or failed)."""
+        self.in_flight.land(ItemAdapter(item).get("url") or "")
+
+    def _judge(
+        self, item: Any, adapter: ItemAdapter, text: str, fp: Fingerprint, keys: list[str]
+    ) -> Any:
         url = adapter["url"]
         if fp.text_hash:
             adapter["text_hash"] = fp.text_hash
-        keys = url_keys(url, adapter.get("canonical_url"), adapter.get("request_url"))
         verdict = find_duplicate(fp, keys, self.index, self.config)
         stats = self.crawler.stats
         if verdict is None:
             stats.inc_value("dedupe/new")
             if fp.band_keys:
                 self.index.stage(url, list(fp.band_keys))
+            self.in_flight.take_off(url, in_flight_keys(keys, fp))
             return item
         adapter["duplicate_of"] = verdict.article_id
         adapter["duplicate_kind"] = verdict.kind

@@ -1,22 +1,25 @@
-"""``TagPipeline``: fills the Korea fields of each item from ``tag_story``'s result."""
+"""``TagPipeline``: fills the Korea fields of each item from ``tag_story``'s result, and the job
+a pool worker runs for it (``tag_in_worker``)."""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from itemadapter import ItemAdapter
-from scrapy.exceptions import NotConfigured
 
 from crawler.config import get_bool, get_float, get_str
 from pipelines.tag.lexicon import TAG_KOREA, TAG_MENTION
 from pipelines.tag.loader import load_lexicon, resolve_lexicon_path
-from pipelines.tag.tagger import KOREA_THRESHOLD, MENTION_THRESHOLD, Tagger
+from pipelines.tag.tagger import KOREA_THRESHOLD, MENTION_THRESHOLD, Tagger, TagResult
+
+# ItemAdapter and Scrapy are imported where the pipeline uses them: pool workers import this
+# module for ``tag_in_worker`` and stay free of Scrapy and Twisted.
 
 if TYPE_CHECKING:
+    from itemadapter import ItemAdapter
     from scrapy.crawler import Crawler
     from scrapy.settings import BaseSettings
 
@@ -54,35 +57,72 @@ class TagConfig:
         )
 
 
+@lru_cache(maxsize=4)
+def tagger_for(config: TagConfig) -> Tagger:
+    """The ``Tagger`` of ``config``, its lexicon loaded once per process."""
+    return Tagger(
+        load_lexicon(config.lexicon_file),
+        korea_threshold=config.korea_threshold,
+        mention_threshold=config.mention_threshold,
+    )
+
+
+def tag_in_worker(
+    config: TagConfig, title: str | None, text: str | None, language: str | None
+) -> TagResult:
+    """``Tagger.tag`` with the tagger of ``config``: the job a pool worker runs (the compiled
+    lexicon is not sent along)."""
+    return tagger_for(config).tag(title, text, language=language)
+
+
 class TagPipeline:
-    """Fills ``tags``, ``is_korea``, ``korea_score`` and ``korea_evidence``; skips duplicates."""
+    """Fills ``tags``, ``is_korea``, ``korea_score`` and ``korea_evidence``; skips duplicates.
+    The scan runs in the worker pool once it is warm (``crawler/pool.py``)."""
 
     def __init__(self, crawler: Crawler, config: TagConfig) -> None:
         self.crawler = crawler
         self.config = config
-        self.tagger = Tagger(
-            load_lexicon(config.lexicon_file),
-            korea_threshold=config.korea_threshold,
-            mention_threshold=config.mention_threshold,
-        )
+        self.tagger = tagger_for(config)
         self.counts: Counter[str] = Counter()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> TagPipeline:
+        from scrapy.exceptions import NotConfigured
+
         if not get_bool(crawler.settings, "TAG_ENABLED"):
             raise NotConfigured("TAG_ENABLED is False")
         return cls(crawler, TagConfig.from_settings(crawler.settings))
 
     def process_item(self, item: Any) -> Any:
+        from itemadapter import ItemAdapter
+
+        from crawler.pool import pool_warm
+
         adapter = ItemAdapter(item)
         if adapter.get("duplicate_kind"):
             self.counts["duplicate"] += 1
             return item
-        result = self.tagger.tag(
-            adapter.get("title"),
-            adapter.get("text") or adapter.get("description"),
-            language=adapter.get("language"),
-        )
+        title = adapter.get("title")
+        text = adapter.get("text") or adapter.get("description")
+        language = adapter.get("language")
+        if pool_warm():
+            return self._process_offloaded(item, adapter, title, text, language)
+        return self._apply(item, adapter, self.tagger.tag(title, text, language=language))
+
+    async def _process_offloaded(
+        self,
+        item: Any,
+        adapter: ItemAdapter,
+        title: str | None,
+        text: str | None,
+        language: str | None,
+    ) -> Any:
+        from crawler.pool import offload
+
+        result = await offload(tag_in_worker, self.config, title, text, language)
+        return self._apply(item, adapter, result)
+
+    def _apply(self, item: Any, adapter: ItemAdapter, result: TagResult) -> Any:
         adapter["tags"] = list(dict.fromkeys([*(adapter.get("tags") or []), *result.tags]))
         adapter["is_korea"] = result.is_korea
         adapter["korea_score"] = result.score
