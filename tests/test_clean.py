@@ -22,10 +22,12 @@ from pipelines.clean import (
     boilerplate_candidates,
     clean_text,
     default_rules,
+    headline_spans,
     is_long_line,
     line_key,
     load_rules,
     parse_rules,
+    text_keys,
     tidy_spacing,
 )
 from tests.conftest import FIXTURES
@@ -711,3 +713,11 @@ def test_project_rules_load_and_every_family_is_described():
     rules = load_rules()
     assert len(rules.families) >= 15
     assert all(family.description for family in rules.families)
+
+
+def test_text_keys_split_once_are_the_candidates_and_the_headline_spans():
+    teasers = "More news\nREAD ALSO: Seoul opens a new subway line to the airport\n\nShare"
+    seed = (CLEAN / "seed_raw.txt").read_text(encoding="utf-8")
+    for text in (seed, teasers, "", "One line only."):
+        assert text_keys(text) == (boilerplate_candidates(text), headline_spans(text))
+    assert text_keys(teasers)[1]  # the teaser line gives spans to look up

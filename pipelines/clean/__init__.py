@@ -7,7 +7,7 @@ each other in that order."""
 
 from __future__ import annotations
 
-from pipelines.clean.core import CleanResult, clean_text, headline_spans
+from pipelines.clean.core import CleanResult, clean_text, headline_spans, text_keys
 from pipelines.clean.lines import (
     boilerplate_candidates,
     is_long_line,
@@ -21,7 +21,6 @@ from pipelines.clean.pipeline import (
     CleanPipeline,
     clean_with_rules_file,
     story_key_from_text,
-    text_keys,
 )
 from pipelines.clean.rules import (
     BUILTIN_RULES,

@@ -18,6 +18,7 @@ from pipelines.clean.lines import (
     _is_list_like,
     _Line,
     _split_lines,
+    candidates_of,
     key_form,
     key_hash,
     line_key,
@@ -175,6 +176,14 @@ def headline_spans(text: str) -> set[str]:
     another story's headline if ``titles`` held it (the crawl intersects them with the
     domain's headlines, so only a few hashes travel to ``clean_text``)."""
     return {h for line in _split_lines(tidy_spacing(text)) for _, _, h in _headline_spans(line)}
+
+
+def text_keys(text: str) -> tuple[dict[str, str], set[str]]:
+    """The learned-boilerplate candidates of ``text`` (``boilerplate_candidates``) and the
+    hashes of its spans that could name another story (``headline_spans``), the text split
+    once: what the pipeline looks up before cleaning."""
+    lines = _split_lines(tidy_spacing(text))
+    return candidates_of(lines), {h for line in lines for _, _, h in _headline_spans(line)}
 
 
 def _names_other_story(line: _Line, titles: Collection[str], own: str) -> bool:

@@ -194,9 +194,9 @@ def is_long_line(line: str) -> bool:
 def boilerplate_candidates(text: str) -> dict[str, str]:
     """``{hash: line}`` for the lines of ``text`` that learned boilerplate considers, by
     their ``line_key`` and (longer lines) their ``template_key``."""
-    return {
-        key: ln.text
-        for ln in _split_lines(tidy_spacing(text))
-        if ln.candidate
-        for key in ln.learned_keys()
-    }
+    return candidates_of(_split_lines(tidy_spacing(text)))
+
+
+def candidates_of(lines: list[_Line]) -> dict[str, str]:
+    """``boilerplate_candidates`` of lines already split."""
+    return {key: ln.text for ln in lines if ln.candidate for key in ln.learned_keys()}

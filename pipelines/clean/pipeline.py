@@ -1,6 +1,6 @@
 """``CleanPipeline``: the clean step in a crawl (settings, what it learns of each domain from
 the archive, the guard, stats), and the jobs a pool worker runs (``clean_with_rules_file``,
-``text_keys``)."""
+and ``text_keys`` from the core)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from crawler.config import get_bool, get_int, read_config, setting
-from pipelines.clean.core import CleanResult, clean_text, headline_spans
+from pipelines.clean.core import CleanResult, clean_text, text_keys
 from pipelines.clean.lines import (
-    boilerplate_candidates,
     is_long_line,
     is_template_key,
     line_key,
@@ -95,12 +94,6 @@ def clean_with_rules_file(
     """``clean_text`` with the rules of ``rules_file`` (default rules for ``None``), loaded
     once per process: the job a pool worker runs (compiled rules are not sent along)."""
     return clean_text(text, rules=_rules_from_file(rules_file), **kwargs)
-
-
-def text_keys(text: str) -> tuple[dict[str, str], set[str]]:
-    """The learned-boilerplate candidates of ``text`` and the hashes of its spans that could
-    name another story (``headline_spans``): what the pipeline looks up before cleaning."""
-    return boilerplate_candidates(text), headline_spans(text)
 
 
 def story_key_from_text(text: str) -> str:

@@ -9,8 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from pipelines.clean.core import clean_text, headline_spans
-from pipelines.clean.lines import boilerplate_candidates
+from pipelines.clean.core import clean_text, text_keys
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -94,7 +93,7 @@ class Recleaner:
         raw = row["text_raw"]
         if not raw:
             return False
-        candidates, spans = boilerplate_candidates(raw), headline_spans(raw)
+        candidates, spans = text_keys(raw)
         knowledge = self.pipeline.knowledge(domain, candidates, spans)
         title, language = row["title"], row["language"]
         result = clean_text(
