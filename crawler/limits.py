@@ -182,7 +182,8 @@ def worker_main(
     preload_later: tuple[str, ...],
 ) -> None:
     """Child process of ``crawler.pool`` and of ``ExtractionWorker``: import ``preload`` and
-    report ready, import ``preload_later`` (if any) beside the first jobs and report warm;
+    report ready, import ``preload_later`` (if any; ``module:function`` also calls the
+    function, which loads what the module's jobs need) beside the first jobs and report warm;
     run ``(fn, args, kwargs)`` jobs from ``conn`` until the parent goes."""
     prepare_worker_process(parent, memory_mb)
     sending = threading.Lock()  # the warm-up thread and the job loop both write to conn
@@ -198,8 +199,13 @@ def worker_main(
 
     def warm_up() -> None:
         for name in preload_later:
+            module_name, _, function = name.partition(":")
             with importing, contextlib.suppress(ImportError):
-                import_module(name)
+                module = import_module(module_name)
+                if function:
+                    # a failure shows where the crawl itself loads the same thing
+                    with contextlib.suppress(Exception):
+                        getattr(module, function)()
         with contextlib.suppress(OSError, ValueError):
             send(("warm", None))
 

@@ -38,7 +38,7 @@ R = TypeVar("R")
 
 PRELOAD = ("crawler.extract",)
 """Modules a worker imports before it reports ready: extraction can start ~1 s after spawn."""
-PRELOAD_LATER = ("pipelines.clean", "pipelines.dedupe.core", "pipelines.tag.pipeline")
+PRELOAD_LATER = ("pipelines.clean", "pipelines.dedupe.core", "pipelines.tag.pipeline:warm_up")
 """Modules it imports next, beside its first jobs, before it reports warm: the pipelines
 hand work to the pool only once a worker is warm (until then it runs in-process, at once,
 which keeps a small crawl as quick as without a pool)."""

@@ -33,10 +33,10 @@ def _link_length(element: HtmlElement) -> int:
 def is_link_list(element: HtmlElement) -> bool:
     """A ``<ul>``/``<ol>`` whose items are mostly links, each mostly link text: related
     stories ("kicker: headline" items too), section menus, tag lists."""
-    items = [li for li in element if li.tag == "li" and _text_length(li)]
+    items = [(li, n) for li in element if li.tag == "li" and (n := _text_length(li))]
     if len(items) < LINK_LIST_MIN_ITEMS:
         return False
-    links = sum(1 for li in items if _link_length(li) >= LINK_ITEM_MIN_SHARE * _text_length(li))
+    links = sum(1 for li, n in items if _link_length(li) >= LINK_ITEM_MIN_SHARE * n)
     return links >= LINK_LIST_MIN_SHARE * len(items)
 
 

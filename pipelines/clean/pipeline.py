@@ -282,6 +282,12 @@ class CleanPipeline:
         if not isinstance(store, CleanedStories):
             return  # a distributed worker has no stories to clean again: its writer does
         to_clean = self.run.to_clean_again()
+        logger.info(
+            "clean: %d of the run's %d stories hold a line or headline learned after they "
+            "were cleaned",
+            sum(map(len, to_clean.values())),
+            len(self.run.stories),
+        )
         if not to_clean:
             return
         recleaner = Recleaner(self, store)

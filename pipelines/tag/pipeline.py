@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crawler.config import get_bool, get_float, get_str
+from crawler.config import default, get_bool, get_float, get_str
 from pipelines.tag.lexicon import TAG_KOREA, TAG_MENTION
 from pipelines.tag.loader import load_lexicon, resolve_lexicon_path
 from pipelines.tag.tagger import KOREA_THRESHOLD, MENTION_THRESHOLD, Tagger, TagResult
@@ -65,6 +65,12 @@ def tagger_for(config: TagConfig) -> Tagger:
         korea_threshold=config.korea_threshold,
         mention_threshold=config.mention_threshold,
     )
+
+
+def warm_up() -> None:
+    """Load the default lexicon, as a pool worker starts: the first stories it tags do not
+    wait half a second for it (another ``TAG_LEXICON_FILE`` loads on its first job)."""
+    load_lexicon(resolve_lexicon_path(default("TAG_LEXICON_FILE")))
 
 
 def tag_in_worker(
