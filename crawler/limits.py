@@ -201,11 +201,13 @@ def worker_main(
         for name in preload_later:
             module_name, _, function = name.partition(":")
             with importing, contextlib.suppress(ImportError):
-                module = import_module(module_name)
-                if function:
-                    # a failure shows where the crawl itself loads the same thing
-                    with contextlib.suppress(Exception):
-                        getattr(module, function)()
+                import_module(module_name)
+            # Outside the lock (it imports nothing: its module has loaded what it uses), so
+            # the first jobs do not wait for it; a failure shows where the crawl itself
+            # loads the same thing.
+            if function and module_name in sys.modules:
+                with contextlib.suppress(Exception):
+                    getattr(sys.modules[module_name], function)()
         with contextlib.suppress(OSError, ValueError):
             send(("warm", None))
 
