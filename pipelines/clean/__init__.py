@@ -7,7 +7,7 @@ each other in that order."""
 
 from __future__ import annotations
 
-from pipelines.clean.core import CleanResult, clean_text, headline_spans
+from pipelines.clean.core import CleanResult, clean_text, headline_spans, own_lines
 from pipelines.clean.lines import (
     boilerplate_candidates,
     is_long_line,
@@ -64,6 +64,7 @@ __all__ = [
     "key_form",
     "line_key",
     "load_rules",
+    "own_lines",
     "parse_rules",
     "story_key_from_text",
     "text_form",

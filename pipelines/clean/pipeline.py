@@ -15,7 +15,13 @@ from urllib.parse import urlsplit
 
 from crawler.config import get_bool, get_int, read_config, setting
 from crawler.items import utcnow
-from pipelines.clean.core import CleanResult, clean_text, headline_spans
+from pipelines.clean.core import (
+    CleanResult,
+    about_title,
+    clean_text,
+    headline_spans,
+    own_lines,
+)
 from pipelines.clean.lines import (
     boilerplate_candidates,
     is_long_line,
@@ -169,7 +175,8 @@ class CleanPipeline:
     sighting.
 
     Stats: ``clean/removed/<rule>``, ``clean/items_changed``, ``clean/guarded`` (learned
-    removals taken back: they would have left less than the minimum length),
+    removals taken back, the story's own lines or all of them: they would have left less
+    than the minimum length),
     ``clean/dropped/too_short``, ``clean/emptied``, ``clean/recleaned``,
     ``clean/recleaned/merged``.
     """
@@ -352,7 +359,7 @@ class CleanPipeline:
         knowledge: dict[str, set[str]],
     ) -> Any:
         stats = self.crawler.stats
-        result = self._guard(adapter, text, result, domain)
+        result = self._guard(adapter, text, result, domain, knowledge)
         if adapter.get("text_raw") is None:
             adapter["text_raw"] = text
         adapter["text"] = result.text
@@ -380,7 +387,12 @@ class CleanPipeline:
         return item
 
     def _guard(
-        self, adapter: ItemAdapter, text: str, result: CleanResult, domain: str
+        self,
+        adapter: ItemAdapter,
+        text: str,
+        result: CleanResult,
+        domain: str,
+        knowledge: dict[str, set[str]],
     ) -> CleanResult:
         result, guarded = self.guard(
             text,
@@ -388,12 +400,14 @@ class CleanPipeline:
             title=adapter.get("title"),
             domain=domain,
             language=adapter.get("language"),
+            knowledge=knowledge,
         )
         if guarded:
             self.crawler.stats.inc_value("clean/guarded")
             self.counts["guarded"] += 1
             logger.info(
-                "clean: kept the learned lines of %s: without them, less than %d letters",
+                "clean: kept learned lines of %s: without them, less than %d letters or "
+                "nothing of its headline's subject",
                 adapter.get("url"),
                 self.config.min_length,
             )
@@ -407,14 +421,36 @@ class CleanPipeline:
         title: str | None,
         domain: str,
         language: str | None,
+        knowledge: dict[str, set[str]] | None = None,
     ) -> tuple[CleanResult, bool]:
-        """Never empty a story: when what the domain taught (``DOMAIN_RULES``) would leave
-        less than the minimum length, the text cleaned without it, and ``True``."""
+        """Never empty a story. When what the domain taught (``DOMAIN_RULES``) would leave
+        less than the minimum length, or took lines that share words with the headline
+        (``own_lines``) and left none that do (``about_title``): ``True`` and the text
+        cleaned again keeping those lines, if that reaches the minimum; else (too short even
+        so) the text cleaned without what the domain taught, the rules file's removals
+        only."""
         from pipelines.validate import article_length
 
-        if not self.config.min_length or article_length(result.text) >= self.config.min_length:
+        minimum = self.config.min_length
+        if not minimum or not any(piece["rule"] in DOMAIN_RULES for piece in result.removed):
             return result, False
-        if not any(piece["rule"] in DOMAIN_RULES for piece in result.removed):
+        short = article_length(result.text) < minimum
+        own = own_lines(result.removed, title)
+        if not short and not (own and not about_title(result.text, title)):
+            return result, False
+        if own and knowledge is not None:
+            kept = clean_text(
+                text,
+                title=title,
+                domain=domain,
+                language=language,
+                rules=self.rules,
+                keep=own,
+                **knowledge,
+            )
+            if article_length(kept.text) >= minimum:
+                return kept, True
+        if not short:
             return result, False
         plain = clean_text(text, title=title, domain=domain, language=language, rules=self.rules)
         return plain, True
