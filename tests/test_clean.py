@@ -305,6 +305,10 @@ def test_head_lines_before_the_first_sentence_are_removed(line, rule):
         "If the download link fails, users should contact their bank, the regulator said.",
         "Links to the report were broken for hours, and the agency apologised on Tuesday.",
         "When the file was leaked, officials let us know at once, the lawyer said on Monday.",
+        "Publishers say that if you are blocking ads, you are taking content without paying.",
+        "The station is listener-supported and carries no advertising, its director said.",
+        "Members can join as a patron from $10 a month, the museum said in a statement.",
+        "Forward it to them now, the commander told his officers, according to the transcript.",
     ],
 )
 def test_prose_with_trigger_words_survives(sentence):
@@ -373,6 +377,22 @@ def test_disclaimers_below_the_article_are_removed(line, rule):
 def test_a_last_sentence_about_responsibility_or_automation_stays(sentence):
     text = ARTICLE.replace("{line}\n\n", "") + "\n\n" + sentence
     assert clean_text(text).removed == []
+
+
+def test_a_brief_without_a_full_stop_between_spam_lines_keeps_its_line():
+    brief = "Organisers of the Busan marathon look back on twenty years of the race"
+    text = (
+        "Get the Harbour Daily app for breaking news alerts on the go.\n\n"
+        f"{brief}\n\n"
+        "This blog shows pop-up ads: close any new tab that opens and carry on.\n\n"
+        "Post a Comment"
+    )
+    result = clean_text(text, title="BUSAN MARATHON TURNS TWENTY")
+    assert result.text == brief
+    assert [p["rule"] for p in result.removed] == ["app_promo", "popup_ads", "comment_widget"]
+    # without a headline that names it, a line between spam lines is part of the footer
+    assert clean_text(text).text == ""
+    assert clean_text(text, title="Seoul subway fares rise").text == ""
 
 
 def test_short_last_lines_stay_when_no_footer_follows():

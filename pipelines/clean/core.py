@@ -268,13 +268,20 @@ def _drop_repeats(lines: list[_Line], rule: list[str | None]) -> None:
 
 
 def _trim_tail(
-    lines: list[_Line], rule: list[str | None], matcher: _Matcher, anchors: set[str]
+    lines: list[_Line],
+    rule: list[str | None],
+    matcher: _Matcher,
+    anchors: set[str],
+    title: str | None = None,
 ) -> None:
     """Walk up from the end while lines are spam or navigation; stop at the first real
     sentence. Once a footer line (an anchor) is found, the navigation lines below it go with
     it, and so do the bulleted link lines right above it (a related list without a heading).
-    Other short lines above the footer stay: they may be the article's own last lines."""
+    Other short lines above the footer stay: they may be the article's own last lines. A text
+    without a real sentence (a one-line brief without its full stop between spam lines)
+    keeps the lines that share content words with the headline: they are the story."""
     anchor = None
+    sentence = False
     for i in range(len(lines) - 1, -1, -1):
         if rule[i] is None:
             family = matcher.first(lines[i], "tail")
@@ -284,6 +291,7 @@ def _trim_tail(
             if rule[i] in anchors:
                 anchor = i
         elif not lines[i].nav:
+            sentence = True
             break
     if anchor is None:
         return
@@ -292,12 +300,13 @@ def _trim_tail(
         if not _LINK_BULLET_RE.match(lines[start - 1].text):
             break
         start -= 1
+    headline = set() if sentence else _content_words(key_form(title or ""))
     current = rule[anchor]
     for j in range(start, len(lines)):
-        if rule[j] is None:
-            rule[j] = current
-        else:
+        if rule[j] is not None:
             current = rule[j]
+        elif len(_content_words(lines[j].key) & headline) < OWN_MIN_SHARED:
+            rule[j] = current
 
 
 def _content_words(key: str) -> set[str]:
@@ -393,7 +402,11 @@ def clean_text(
         _drop_headline(lines, rule, title)
     _drop_repeats(lines, rule)
     _trim_tail(
-        lines, rule, matcher, {f.name for f in families if f.footer} | {LEARNED, OTHER_HEADLINE}
+        lines,
+        rule,
+        matcher,
+        {f.name for f in families if f.footer} | {LEARNED, OTHER_HEADLINE},
+        title,
     )
 
     paragraphs: dict[int, list[str]] = {}
