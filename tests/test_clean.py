@@ -393,6 +393,14 @@ def test_a_brief_without_a_full_stop_between_spam_lines_keeps_its_line():
     # without a headline that names it, a line between spam lines is part of the footer
     assert clean_text(text).text == ""
     assert clean_text(text, title="Seoul subway fares rise").text == ""
+    # a story of list lines only (a calendar) keeps all of them, not only the named ones
+    calendar = (
+        "Busan marathon calendar 2027\n\nRound 1: March 3, Haeundae\n\nRound 2: May 5, Gwangan"
+    )
+    result = clean_text(
+        f"Post a Comment\n\n{calendar}\n\nPost a Comment", title="Busan marathon 2027"
+    )
+    assert result.text == calendar
 
 
 def test_short_last_lines_stay_when_no_footer_follows():

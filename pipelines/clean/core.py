@@ -277,9 +277,10 @@ def _trim_tail(
     """Walk up from the end while lines are spam or navigation; stop at the first real
     sentence. Once a footer line (an anchor) is found, the navigation lines below it go with
     it, and so do the bulleted link lines right above it (a related list without a heading).
-    Other short lines above the footer stay: they may be the article's own last lines. A text
-    without a real sentence (a one-line brief without its full stop between spam lines)
-    keeps the lines that share content words with the headline: they are the story."""
+    Other short lines above the footer stay: they may be the article's own last lines. In a
+    text without a real sentence (a one-line brief without its full stop between spam lines,
+    a calendar or a results table), the lines no rule matched stay when one of them shares
+    content words with the headline: they are the story, not a footer."""
     anchor = None
     sentence = False
     for i in range(len(lines) - 1, -1, -1):
@@ -300,13 +301,19 @@ def _trim_tail(
         if not _LINK_BULLET_RE.match(lines[start - 1].text):
             break
         start -= 1
-    headline = set() if sentence else _content_words(key_form(title or ""))
+    if not sentence and title:
+        headline = _content_words(key_form(title))
+        if any(
+            rule[j] is None and len(_content_words(lines[j].key) & headline) >= OWN_MIN_SHARED
+            for j in range(start, len(lines))
+        ):
+            return
     current = rule[anchor]
     for j in range(start, len(lines)):
-        if rule[j] is not None:
-            current = rule[j]
-        elif len(_content_words(lines[j].key) & headline) < OWN_MIN_SHARED:
+        if rule[j] is None:
             rule[j] = current
+        else:
+            current = rule[j]
 
 
 def _content_words(key: str) -> set[str]:
