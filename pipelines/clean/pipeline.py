@@ -176,7 +176,7 @@ class CleanPipeline:
 
     Stats: ``clean/removed/<rule>``, ``clean/items_changed``, ``clean/guarded`` (learned
     removals taken back, the story's own lines or all of them: they would have left less
-    than the minimum length),
+    than the minimum length, or nothing of the headline's story),
     ``clean/dropped/too_short``, ``clean/emptied``, ``clean/recleaned``,
     ``clean/recleaned/merged``.
     """
