@@ -91,8 +91,9 @@ def test_repost_fixtures_cover_every_family():
     fired = set()
     for name in REPOST_PAGES:
         fired |= {p["rule"] for p in json.loads((CLEAN / f"{name}.json").read_text())["removed"]}
-    # reading time, calls to action, paywalls, appeals, embeds, author notes, cookie notices
-    # and app prompts are news-site lines (SPAM_LINES, test_author_note_at_the_end_is_removed)
+    # reading time, calls to action, paywalls, appeals, embeds, author notes, cookie notices,
+    # app prompts and section labels are news-site lines, download notices one line each
+    # (SPAM_LINES, test_author_note_at_the_end_is_removed, the head-line test)
     expected = set(default_rules().names) - {
         "reading_time",
         "call_to_action",
@@ -102,6 +103,8 @@ def test_repost_fixtures_cover_every_family():
         "author_bio",
         "cookie_consent",
         "app_promo",
+        "section_label",
+        "download_notice",
     }
     assert expected <= fired, expected - fired
 
@@ -204,6 +207,20 @@ SPAM_LINES = [
     ("Want stories like this in your inbox? Sign up here.", "newsletter"),
     ("Spotted an error? Leave a comment below and our editors will fix it.", "comment_widget"),
     ("Get breaking news alerts on WhatsApp: text JOIN to our number", "social_join"),
+    # invitations to a community or channel, a handle to subscribe to, calls to read in the app
+    ("Tap here to become part of our Harbour Daily community – it's free!", "social_join"),  # noqa: RUF001
+    ("Be part of our Viber community for the morning briefing", "social_join"),
+    ("Join our readers' circle today", "social_join"),
+    ("Can't wait for the news? Subscribe to @harbourdaily on Telegram.", "social_join"),
+    ("Open in app", "app_promo"),
+    ("Read this story in the Harbour Daily app for the full experience", "app_promo"),
+    ("Get the app", "app_promo"),
+    # broken download links or buttons and whom to tell
+    ("If a download link here is dead, leave us a note and we'll fix it.", "download_notice"),
+    (
+        "Download button not working? Report it below and the admin re-uploads it.",
+        "download_notice",
+    ),
 ]
 
 
@@ -227,6 +244,11 @@ def test_author_note_at_the_end_is_removed():
     ("line", "rule"),
     [
         ("By Jane Park", "byline"),
+        ("By Jane Park ·", "byline"),
+        ("Written by Kim Min-ji |", "byline"),
+        ("Politics", "section_label"),
+        ("North Korea", "section_label"),
+        ("경제", "section_label"),
         ("Updated: Nov 19, 2019 9:42 a.m. ET", "dateline"),
         ("sexta-feira, 22 de outubro de 2010 às 20:13", "dateline"),
         ("입력 2024.05.23 14:05 수정 2024.05.23 16:30", "dateline"),
@@ -276,6 +298,19 @@ def test_head_lines_before_the_first_sentence_are_removed(line, rule):
         "Police asked residents to share it with anyone who may have seen the car.",
         "Officials urged people to follow the ministry's page on Facebook for updates.",
         "The mayor told reporters to click here to read the full statement, which drew laughs.",
+        "Residents were urged to join the community group on WhatsApp to share flood reports.",
+        "Protesters used Telegram to become part of a growing community of dissidents, he said.",
+        '"Join our community," the pastor told a crowd of two thousand people in Busan.',
+        "Analysts who follow @rybar on Telegram said the channel had predicted the attack.",
+        "The ministry told people to read the guidance in the app before travelling.",
+        "Users who open the app will see a new button for reporting scams, the bank said.",
+        "If the download link fails, users should contact their bank, the regulator said.",
+        "Links to the report were broken for hours, and the agency apologised on Tuesday.",
+        "When the file was leaked, officials let us know at once, the lawyer said on Monday.",
+        "Publishers say that if you are blocking ads, you are taking content without paying.",
+        "The station is listener-supported and carries no advertising, its director said.",
+        "Members can join as a patron from $10 a month, the museum said in a statement.",
+        "Forward it to them now, the commander told his officers, according to the transcript.",
     ],
 )
 def test_prose_with_trigger_words_survives(sentence):
@@ -344,6 +379,30 @@ def test_disclaimers_below_the_article_are_removed(line, rule):
 def test_a_last_sentence_about_responsibility_or_automation_stays(sentence):
     text = ARTICLE.replace("{line}\n\n", "") + "\n\n" + sentence
     assert clean_text(text).removed == []
+
+
+def test_a_brief_without_a_full_stop_between_spam_lines_keeps_its_line():
+    brief = "Organisers of the Busan marathon look back on twenty years of the race"
+    text = (
+        "Get the Harbour Daily app for breaking news alerts on the go.\n\n"
+        f"{brief}\n\n"
+        "This blog shows pop-up ads: close any new tab that opens and carry on.\n\n"
+        "Post a Comment"
+    )
+    result = clean_text(text, title="BUSAN MARATHON TURNS TWENTY")
+    assert result.text == brief
+    assert [p["rule"] for p in result.removed] == ["app_promo", "popup_ads", "comment_widget"]
+    # without a headline that names it, a line between spam lines is part of the footer
+    assert clean_text(text).text == ""
+    assert clean_text(text, title="Seoul subway fares rise").text == ""
+    # a story of list lines only (a calendar) keeps all of them, not only the named ones
+    calendar = (
+        "Busan marathon calendar 2027\n\nRound 1: March 3, Haeundae\n\nRound 2: May 5, Gwangan"
+    )
+    result = clean_text(
+        f"Post a Comment\n\n{calendar}\n\nPost a Comment", title="Busan marathon 2027"
+    )
+    assert result.text == calendar
 
 
 def test_short_last_lines_stay_when_no_footer_follows():

@@ -1,8 +1,9 @@
 """A re-post blog crawled for the first time: its template lines are learned from distinct
 stories and cleaned off every stored row, the first ones too; a story it posts three times
-keeps its text; a copy with a changed headline and extra blocks joins its story; a Korean
-brief is stored with the default minimum length. Then the pieces one by one: the guard, the
-length measure, re-cleaning and merging, and story keys of the sightings."""
+keeps its text; a one-sentence brief it posts three times with junk is stored once, as its
+sentence; a copy with a changed headline and extra blocks joins its story; a Korean brief is
+stored with the default minimum length. Then the pieces one by one: the guard, the length
+measure, re-cleaning and merging, and story keys of the sightings."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import crawler.pool  # noqa: F401 - imported by the pipeline; trafilatura warns 
 from crawler.items import ArticleItem
 from crawler.storage.articles import SqliteArticles
 from crawler.storage.boilerplate import SqliteBoilerplate
-from pipelines.clean import CleanPipeline, boilerplate_candidates
+from pipelines.clean import CleanPipeline, boilerplate_candidates, line_key, own_lines
 from pipelines.dedupe import DedupeConfig, fingerprint
 from pipelines.validate import article_length, long_enough, rejection
 from tests.conftest import rows, scrapy
@@ -34,6 +35,11 @@ TEMPLE = [
     "Local shops reported their busiest weekend since the summer holidays.",
     "The festival ends on Sunday with a parade through the old town.",
 ]
+JEJU_BRIEF = (
+    "Heavy rain warnings were issued for the whole of Jeju island on Friday as the typhoon "
+    "approached from the south, and the island's airport cancelled more than two hundred "
+    "flights while ferries to the mainland stayed in port until the storm passes."
+)
 KOREAN_BRIEF = (
     "새해 첫날 강원 강릉 경포해변에는 이른 새벽부터 해돋이를 보려는 시민과 관광객 수만 명이 "
     "몰려 백사장을 가득 메웠다.\n\n"
@@ -50,29 +56,36 @@ def test_first_crawl_of_a_repost_blog_ends_clean(sites, db):
     assert result.returncode == 0, result.stderr[-3000:]
     stored = {r["url"].removeprefix(base): r for r in rows(db, "SELECT * FROM articles")}
     seen = {r["url"].removeprefix(base): r for r in rows(db, "SELECT * FROM duplicates")}
-    # one row per story: of the temple story posted three times and of the port story and
-    # its re-headlined copy with extra blocks, whichever came first is the story, the others
-    # its sightings
+    # one row per story: of the temple story and the brief posted three times and of the port
+    # story and its re-headlined copy with extra blocks, whichever came first is the story,
+    # the others its sightings
     stories = {
         "port": ["/p/busan-port.html", "/p/busan-port-update.html"],
         "temple": [f"/p/temple-festival{n}.html" for n in ("", "-2", "-3")],
+        "jeju": [f"/p/jeju-rain{n}.html" for n in ("", "-2", "-3")],
     }
     for paths in stories.values():
         (first,) = [p for p in paths if p in stored]
         assert {seen[p]["article_id"] for p in paths if p != first} == {stored[first]["id"]}
-    assert len(stored) == 7
-    assert len(seen) == 3
+    assert len(stored) == 8
+    assert len(seen) == 5
     # the blog's template lines (one short, one a paragraph) are gone from every row,
-    # whichever was stored first, and each removal is on record
+    # whichever was stored first, and each removal is on record (the brief's copies carry
+    # one each, or neither)
+    (jeju,) = [p for p in stories["jeju"] if p in stored]
     for path, row in stored.items():
         assert BLOCK not in row["text"], path
         assert PARAGRAPH_BLOCK not in row["text"], path
-        if path != "/p/gangneung-sunrise.html":
+        if path not in ("/p/gangneung-sunrise.html", jeju):
             learned = {p["text"] for p in json.loads(row["removed"])}
             assert {BLOCK, PARAGRAPH_BLOCK} <= learned, path
     # the story posted three times keeps its own lines: copies of one story are one story
     (temple,) = [p for p in stories["temple"] if p in stored]
     assert stored[temple]["text"] == "\n\n".join(TEMPLE)
+    # a one-sentence brief posted three times, each copy with other junk around it (the
+    # blog's template lines, an app prompt, a community invite, a messenger handle, a
+    # broken-download notice), is stored once, as its sentence
+    assert stored[jeju]["text"] == JEJU_BRIEF
     # a Korean brief of ~55 words (160 syllables) is long enough for the default minimum
     assert stored["/p/gangneung-sunrise.html"]["text"] == KOREAN_BRIEF
 
@@ -138,6 +151,92 @@ def test_learned_lines_never_empty_a_story(tmp_path):
         pipeline.close_spider()
     assert item.text == ""
     assert {p["rule"] for p in item.removed} == {"learned_boilerplate"}
+
+
+BRIEF_TITLE = "Jeju issues heavy rain warning as typhoon nears"
+BRIEF = (
+    "Forecasters issued a heavy rain warning for Jeju on Friday as the typhoon nears the island."
+)
+PROMOS = [
+    "Open the Hanbit reader for more",
+    "Hanbit Daily readers hear it here first, every morning.",
+]
+
+
+def _learned_on_other_stories(tmp_path: Path, *lines: str) -> None:
+    archive = SqliteBoilerplate.acquire(tmp_path / "news.db")
+    try:
+        for story in ("1", "2", "3", "4"):
+            archive.record("blog.example", story, boilerplate_candidates("\n\n".join(lines)), cap=4)
+    finally:
+        archive.release()
+
+
+def _clean_one(pipeline: CleanPipeline, text: str, title: str | None) -> ArticleItem:
+    item = ArticleItem(url="https://blog.example/b", domain="blog.example", text=text, title=title)
+    try:
+        return pipeline.process_item(item)
+    finally:
+        pipeline.close_spider()
+
+
+def test_a_brief_whose_copies_taught_its_sentence_keeps_the_sentence_not_the_promos(tmp_path):
+    # copies of the brief stored apart taught the domain its sentence, as other stories
+    # taught it the promos: the guard keeps the sentence (it tells the headline's story)
+    _learned_on_other_stories(tmp_path, BRIEF, *PROMOS)
+    pipeline = _pipeline(tmp_path, VALIDATE_MIN_CHARS=40)
+    item = _clean_one(pipeline, "\n\n".join([BRIEF, *PROMOS]), BRIEF_TITLE)
+    assert item.text == BRIEF
+    assert [(p["text"], p["rule"]) for p in item.removed] == [
+        (line, "learned_boilerplate") for line in PROMOS
+    ]
+    assert pipeline.crawler.stats.get_value("clean/guarded") == 1
+    # without a headline there is no evidence which line is the story's: all are kept
+    pipeline = _pipeline(tmp_path, VALIDATE_MIN_CHARS=40)
+    item = _clean_one(pipeline, "\n\n".join([BRIEF, *PROMOS]), None)
+    assert item.text == "\n\n".join([BRIEF, *PROMOS])
+    # a minimum the sentence alone does not reach: all are kept, as before
+    pipeline = _pipeline(tmp_path, VALIDATE_MIN_CHARS=100)
+    item = _clean_one(pipeline, "\n\n".join([BRIEF, *PROMOS]), BRIEF_TITLE)
+    assert item.text == "\n\n".join([BRIEF, *PROMOS])
+
+
+def test_learned_lines_never_replace_a_story_by_its_junk(tmp_path):
+    # the sentence was taught, the promo line (long enough for the minimum) was not: what
+    # is left tells nothing of the headline, so the sentence stays with it
+    _learned_on_other_stories(tmp_path, BRIEF)
+    pipeline = _pipeline(tmp_path, VALIDATE_MIN_CHARS=40)
+    item = _clean_one(pipeline, f"{BRIEF}\n\n{PROMOS[1]}", BRIEF_TITLE)
+    assert item.text == f"{BRIEF}\n\n{PROMOS[1]}"
+    assert pipeline.crawler.stats.get_value("clean/guarded") == 1
+    # a story that still tells its headline loses its taught lines as usual
+    pipeline = _pipeline(tmp_path, VALIDATE_MIN_CHARS=40)
+    story = "Jeju closed its airport on Friday as the typhoon brought heavy rain to the island."
+    item = _clean_one(pipeline, f"{story}\n\n{BRIEF}", BRIEF_TITLE)
+    assert item.text == story
+    assert pipeline.crawler.stats.get_value("clean/guarded") is None
+
+
+def test_own_lines_share_words_with_the_headline_or_the_lines_found_so_far():
+    removed = [
+        {"text": BRIEF, "rule": "learned_boilerplate"},
+        {
+            "text": "Ferries to the island were cancelled on Friday.",
+            "rule": "learned_boilerplate",
+        },
+        {
+            "text": "Ferries and flights to the island resume on Sunday.",
+            "rule": "learned_boilerplate",
+        },
+        {"text": PROMOS[0], "rule": "learned_boilerplate"},
+        {"text": "Jeju typhoon warning", "rule": "tags"},  # the rules file's: not the domain's
+    ]
+    own = own_lines(removed, BRIEF_TITLE)
+    # the lede (jeju, heavy, rain, warning), the next sentence through the lede (island,
+    # friday), the one after through that one (ferries); never the promo
+    assert own == {line_key(p["text"]) for p in removed[:3]}
+    assert own_lines(removed, None) == set()
+    assert own_lines(removed, "Markets close higher") == set()
 
 
 # -- sightings are keyed by story ------------------------------------------------------------------

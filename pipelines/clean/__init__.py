@@ -7,7 +7,13 @@ each other in that order."""
 
 from __future__ import annotations
 
-from pipelines.clean.core import CleanResult, clean_text, headline_spans, text_keys
+from pipelines.clean.core import (
+    CleanResult,
+    clean_text,
+    headline_spans,
+    own_lines,
+    text_keys,
+)
 from pipelines.clean.lines import (
     boilerplate_candidates,
     is_long_line,
@@ -63,6 +69,7 @@ __all__ = [
     "key_form",
     "line_key",
     "load_rules",
+    "own_lines",
     "parse_rules",
     "story_key_from_text",
     "text_form",

@@ -25,6 +25,7 @@ from pipelines.clean.lines import (
     tidy_spacing,
 )
 from pipelines.clean.rules import (
+    DOMAIN_RULES,
     HEADLINE,
     LEARNED,
     OTHER_HEADLINE,
@@ -66,6 +67,21 @@ TEASER_MAX_LINE_WORDS = 40
 """... in a line of at most this many words."""
 TEASER_HEADING_MAX_WORDS = 8
 """A bare heading right above a run of other stories' headlines ("Most read") goes with it."""
+OWN_MIN_SHARED = 2
+"""The guard keeps a line that what the domain taught would remove when it shares this many
+content words with the headline or with the story's lines kept so far (``own_lines``)."""
+OWN_STEM_CHARS = 5
+"""Content words are compared by their first characters ("Korea's" and "Korea" match); ..."""
+OWN_CJK_STEM_CHARS = 2
+"""... a Hangul, kana or Han word by its first two (a Korean word without its particle)."""
+_OWN_STOPWORD_RE = re.compile(
+    "the|and|for|from|with|that|this|these|those|their|there|they|them|then|than|are|was|were|"
+    "been|has|have|had|its|his|her|our|your|you|not|but|all|any|can|will|would|could|should|"
+    "may|might|must|shall|who|whom|whose|which|what|when|where|why|how|into|onto|over|under|"
+    "about|after|before|since|until|while|also|just|more|most|other|some|such|only|very|said|"
+    "says|say|new|one|two|out|off|per|via"
+)
+"""Words that say nothing of a story's subject (``own_lines`` does not count them)."""
 
 
 @dataclass
@@ -193,12 +209,18 @@ def _names_other_story(line: _Line, titles: Collection[str], own: str) -> bool:
 
 
 def _drop_other_headlines(
-    lines: list[_Line], rule: list[str | None], titles: Collection[str], title: str | None
+    lines: list[_Line],
+    rule: list[str | None],
+    titles: Collection[str],
+    title: str | None,
+    keep: Collection[str] = (),
 ) -> None:
     """Lines naming another story of the domain by its headline go (teasers, "more from"
-    lists), and a bare heading right above a run of them."""
+    lists), and a bare heading right above a run of them; not the lines in ``keep``."""
     own = line_key(title or "")
     for i, line in enumerate(lines):
+        if keep and key_hash(line.key) in keep:
+            continue
         if rule[i] is None and _names_other_story(line, titles, own):
             rule[i] = OTHER_HEADLINE
     for i in range(1, len(lines)):
@@ -255,13 +277,21 @@ def _drop_repeats(lines: list[_Line], rule: list[str | None]) -> None:
 
 
 def _trim_tail(
-    lines: list[_Line], rule: list[str | None], matcher: _Matcher, anchors: set[str]
+    lines: list[_Line],
+    rule: list[str | None],
+    matcher: _Matcher,
+    anchors: set[str],
+    title: str | None = None,
 ) -> None:
     """Walk up from the end while lines are spam or navigation; stop at the first real
     sentence. Once a footer line (an anchor) is found, the navigation lines below it go with
     it, and so do the bulleted link lines right above it (a related list without a heading).
-    Other short lines above the footer stay: they may be the article's own last lines."""
+    Other short lines above the footer stay: they may be the article's own last lines. In a
+    text without a real sentence (a one-line brief without its full stop between spam lines,
+    a calendar or a results table), the lines no rule matched stay when one of them shares
+    content words with the headline: they are the story, not a footer."""
     anchor = None
+    sentence = False
     for i in range(len(lines) - 1, -1, -1):
         if rule[i] is None:
             family = matcher.first(lines[i], "tail")
@@ -271,6 +301,7 @@ def _trim_tail(
             if rule[i] in anchors:
                 anchor = i
         elif not lines[i].nav:
+            sentence = True
             break
     if anchor is None:
         return
@@ -279,12 +310,65 @@ def _trim_tail(
         if not _LINK_BULLET_RE.match(lines[start - 1].text):
             break
         start -= 1
+    if not sentence and title:
+        headline = _content_words(key_form(title))
+        if any(
+            rule[j] is None and len(_content_words(lines[j].key) & headline) >= OWN_MIN_SHARED
+            for j in range(start, len(lines))
+        ):
+            return
     current = rule[anchor]
     for j in range(start, len(lines)):
         if rule[j] is None:
             rule[j] = current
         else:
             current = rule[j]
+
+
+def _content_words(key: str) -> set[str]:
+    """The content words of a ``key_form`` line, shortened to their stems (``own_lines``)."""
+    words = set()
+    for word in key.split():
+        if _CJK_RE.match(word):
+            if len(word) >= OWN_CJK_STEM_CHARS:
+                words.add(word[:OWN_CJK_STEM_CHARS])
+        elif len(word) >= 3 and not _OWN_STOPWORD_RE.fullmatch(word):
+            words.add(word[:OWN_STEM_CHARS])
+    return words
+
+
+def own_lines(removed: Sequence[dict[str, str]], title: str | None) -> set[str]:
+    """``line_key`` of the lines in ``removed`` that what the domain taught removed
+    (``DOMAIN_RULES``) but that carry the story itself: a line sharing ``OWN_MIN_SHARED``
+    content words with the headline (the lede of a brief whose copies were stored apart and
+    taught the domain its sentence), then, one after the other, lines sharing as many with
+    the headline and the lines found so far (the brief's next sentences). A promo, a channel
+    invite or a tip line shares no such words with a story's headline and stays removed."""
+    vocabulary = _content_words(key_form(title or ""))
+    taught = [
+        (line_key(piece["text"]), _content_words(key_form(piece["text"])))
+        for piece in removed
+        if piece["rule"] in DOMAIN_RULES
+    ]
+    own: set[str] = set()
+    grown = True
+    while grown:
+        grown = False
+        for key, words in taught:
+            if key not in own and len(words & vocabulary) >= OWN_MIN_SHARED:
+                own.add(key)
+                vocabulary |= words
+                grown = True
+    return own
+
+
+def about_title(text: str, title: str | None) -> bool:
+    """Whether ``text`` shares ``OWN_MIN_SHARED`` content words with the headline ``title``:
+    what is left of a story after cleaning still tells it."""
+    headline = _content_words(key_form(title or ""))
+    return len(headline) >= OWN_MIN_SHARED and (
+        len(_content_words(key_form(text)) & headline) >= OWN_MIN_SHARED
+    )
 
 
 def clean_text(
@@ -296,6 +380,7 @@ def clean_text(
     boilerplate: Collection[str] | None = None,
     titles: Collection[str] | None = None,
     rules: Rules | None = None,
+    keep: Collection[str] = (),
 ) -> CleanResult:
     """Remove spam, promo and boilerplate lines from an article body.
 
@@ -305,7 +390,9 @@ def clean_text(
     stories; this one's own ``title`` never counts), lists under block headers, head rules (datelines,
     bylines before the first sentence), the repeated headline (``title``), repeated
     paragraphs (first kept), then the footer is trimmed from the end. Apart from whitespace and invisible characters the kept text is
-    unchanged; ``removed`` lists every removed line in document order.
+    unchanged; ``removed`` lists every removed line in document order. ``keep``: ``line_key``
+    of lines that learned boilerplate and other stories' headlines do not remove (the
+    story's own lines, ``own_lines``).
     """
     rules = rules if rules is not None else default_rules()
     lines = _split_lines(tidy_spacing(text or ""))
@@ -320,17 +407,22 @@ def clean_text(
             boilerplate
             and line.candidate
             and any(key in boilerplate for key in line.learned_keys())
+            and not (keep and key_hash(line.key) in keep)
         ):
             rule[i] = LEARNED
     if titles:
-        _drop_other_headlines(lines, rule, titles, title)
+        _drop_other_headlines(lines, rule, titles, title, keep)
     _extend_blocks(lines, rule, {f.name for f in families if f.block})
     _trim_head(lines, rule, matcher)
     if title:
         _drop_headline(lines, rule, title)
     _drop_repeats(lines, rule)
     _trim_tail(
-        lines, rule, matcher, {f.name for f in families if f.footer} | {LEARNED, OTHER_HEADLINE}
+        lines,
+        rule,
+        matcher,
+        {f.name for f in families if f.footer} | {LEARNED, OTHER_HEADLINE},
+        title,
     )
 
     paragraphs: dict[int, list[str]] = {}

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from crawler.config import get_bool, get_int, read_config, setting
-from pipelines.clean.core import CleanResult, clean_text, text_keys
+from pipelines.clean.core import (
+    CleanResult,
+    about_title,
+    clean_text,
+    own_lines,
+    text_keys,
+)
 from pipelines.clean.lines import (
     is_long_line,
     is_template_key,
@@ -177,14 +183,16 @@ class _Learning:
 
     candidates: dict[str, str]
     spans: set[str]
-    learned: set[str]
+    knowledge: dict[str, set[str]]
+    """What ``clean_text`` took from the domain (``CleanPipeline.knowledge``)."""
     cleaned: int
 
     def pending(self, domain: str, title_key: str | None) -> _Pending:
         keys = array("I", sorted({_short_hash(k) for k in (*self.candidates, *self.spans)}))
         if title_key is not None:  # its own headline never names another story
             keys = array("I", (k for k in keys if k != _short_hash(title_key)))
-        return _Pending(domain, self.candidates, self.learned, self.cleaned, keys)
+        learned = self.knowledge["boilerplate"]
+        return _Pending(domain, self.candidates, learned, self.cleaned, keys)
 
 
 @dataclass
@@ -213,7 +221,8 @@ class CleanPipeline:
     sighting.
 
     Stats: ``clean/removed/<rule>``, ``clean/items_changed``, ``clean/guarded`` (learned
-    removals taken back: they would have left less than the minimum length),
+    removals taken back, the story's own lines or all of them: they would have left less
+    than the minimum length, or nothing of the headline's story),
     ``clean/dropped/too_short``, ``clean/emptied``, ``clean/recleaned``,
     ``clean/recleaned/merged``.
     """
@@ -331,7 +340,7 @@ class CleanPipeline:
             rules=self.rules,
             **knowledge,
         )
-        learning = _Learning(candidates, spans, knowledge["boilerplate"], cleaned)
+        learning = _Learning(candidates, spans, knowledge, cleaned)
         return self._apply(item, adapter, text, result, url, domain, learning)
 
     async def _process_offloaded(self, item: Any, adapter: ItemAdapter, text: str) -> Any:
@@ -353,7 +362,7 @@ class CleanPipeline:
             language=adapter.get("language"),
             **knowledge,
         )
-        learning = _Learning(candidates, spans, knowledge["boilerplate"], cleaned)
+        learning = _Learning(candidates, spans, knowledge, cleaned)
         return self._apply(item, adapter, text, result, url, domain, learning)
 
     def _where(self, adapter: ItemAdapter) -> tuple[str, str]:
@@ -404,7 +413,7 @@ class CleanPipeline:
         learning: _Learning,
     ) -> Any:
         stats = self.crawler.stats
-        result = self._guard(adapter, text, result, domain)
+        result = self._guard(adapter, text, result, domain, learning.knowledge)
         if adapter.get("text_raw") is None:
             adapter["text_raw"] = text
         adapter["text"] = result.text
@@ -434,7 +443,12 @@ class CleanPipeline:
         return item
 
     def _guard(
-        self, adapter: ItemAdapter, text: str, result: CleanResult, domain: str
+        self,
+        adapter: ItemAdapter,
+        text: str,
+        result: CleanResult,
+        domain: str,
+        knowledge: dict[str, set[str]],
     ) -> CleanResult:
         result, guarded = self.guard(
             text,
@@ -442,12 +456,14 @@ class CleanPipeline:
             title=adapter.get("title"),
             domain=domain,
             language=adapter.get("language"),
+            knowledge=knowledge,
         )
         if guarded:
             self.crawler.stats.inc_value("clean/guarded")
             self.counts["guarded"] += 1
             logger.info(
-                "clean: kept the learned lines of %s: without them, less than %d letters",
+                "clean: kept learned lines of %s: without them, less than %d letters or "
+                "nothing of its headline's subject",
                 adapter.get("url"),
                 self.config.min_length,
             )
@@ -461,14 +477,36 @@ class CleanPipeline:
         title: str | None,
         domain: str,
         language: str | None,
+        knowledge: dict[str, set[str]] | None = None,
     ) -> tuple[CleanResult, bool]:
-        """Never empty a story: when what the domain taught (``DOMAIN_RULES``) would leave
-        less than the minimum length, the text cleaned without it, and ``True``."""
+        """Never empty a story. When what the domain taught (``DOMAIN_RULES``) would leave
+        less than the minimum length, or took lines that share words with the headline
+        (``own_lines``) and left none that do (``about_title``): ``True`` and the text
+        cleaned again keeping those lines, if that reaches the minimum; else (too short even
+        so) the text cleaned without what the domain taught, the rules file's removals
+        only."""
         from pipelines.validate import long_enough
 
-        if long_enough(result.text, self.config.min_length):
+        minimum = self.config.min_length
+        if not minimum or not any(piece["rule"] in DOMAIN_RULES for piece in result.removed):
             return result, False
-        if not any(piece["rule"] in DOMAIN_RULES for piece in result.removed):
+        short = not long_enough(result.text, minimum)
+        own = own_lines(result.removed, title)
+        if not short and not (own and not about_title(result.text, title)):
+            return result, False
+        if own and knowledge is not None:
+            kept = clean_text(
+                text,
+                title=title,
+                domain=domain,
+                language=language,
+                rules=self.rules,
+                keep=own,
+                **knowledge,
+            )
+            if long_enough(kept.text, minimum):
+                return kept, True
+        if not short:
             return result, False
         plain = clean_text(text, title=title, domain=domain, language=language, rules=self.rules)
         return plain, True

@@ -104,7 +104,9 @@ class Recleaner:
             rules=self.pipeline.rules,
             **knowledge,
         )
-        result, _ = self.pipeline.guard(raw, result, title=title, domain=domain, language=language)
+        result, _ = self.pipeline.guard(
+            raw, result, title=title, domain=domain, language=language, knowledge=knowledge
+        )
         if result.text == row["text"] and result.removed == row["removed"]:
             return False
         fp = self.dedupe.fingerprint(result.text, self.config, title=title)
