@@ -221,6 +221,12 @@ SPAM_LINES = [
         "Download button not working? Report it below and the admin re-uploads it.",
         "download_notice",
     ),
+    (
+        "Found a broken download link? Tell us in the comments and we'll replace it.",
+        "download_notice",
+    ),
+    ("Article continues below advertisement", "advertisement"),
+    ("Ad · Content continues below", "advertisement"),
 ]
 
 
@@ -311,6 +317,8 @@ def test_head_lines_before_the_first_sentence_are_removed(line, rule):
         "The station is listener-supported and carries no advertising, its director said.",
         "Members can join as a patron from $10 a month, the museum said in a statement.",
         "Forward it to them now, the commander told his officers, according to the transcript.",
+        "Engineers found a broken link in the cable and told us the repair would take a week.",
+        "The content continues to draw crowds below the old city walls, organisers said.",
     ],
 )
 def test_prose_with_trigger_words_survives(sentence):
