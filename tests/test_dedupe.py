@@ -406,6 +406,16 @@ def test_a_copy_judged_while_its_story_is_in_flight_waits_for_it(crawl):
     judged = asyncio.run(land_then_judge())
     assert (judged.duplicate_kind, judged.duplicate_of) == ("exact", 1)
     assert c.stat("dedupe/waited") == 1
+    # a story still in flight when its crawl closes holds no later crawl up
+    c.dedupe.process_item(
+        ArticleItem(url="https://herald.example/a/3", text=text("kospi-close-down"), site="t")
+    )
+    c.close()
+    later = crawl()
+    copy = later.dedupe.process_item(
+        ArticleItem(url="https://mirror.example/3", text=text("kospi-close-down"), site="t")
+    )
+    assert copy.duplicate_kind is None  # judged at once (the first copy was never stored)
 
 
 def test_pipeline_marks_sightings_and_counts_them(crawl, tmp_path):

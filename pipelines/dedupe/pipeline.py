@@ -168,6 +168,8 @@ class DedupePipeline:
         self.index: DedupeIndex | None = None
         self.versions: StoryVersions | None = None
         self.in_flight = InFlight()
+        self.taken_off: set[str] = set()
+        """URLs of this crawl's stories in flight."""
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -204,6 +206,9 @@ class DedupePipeline:
         return index, SqliteArticles.for_settings(settings, path)
 
     def close_spider(self) -> None:
+        for url in self.taken_off:  # items the crawl never finished hold no other crawl up
+            self.in_flight.land(url)
+        self.taken_off.clear()
         index, versions, self.index, self.versions = self.index, self.versions, None, None
         try:
             if index is not None:
@@ -248,7 +253,9 @@ class DedupePipeline:
 
     def item_done(self, item: Any) -> None:
         """The item left the item pipeline (stored, dropped or failed)."""
-        self.in_flight.land(ItemAdapter(item).get("url") or "")
+        url = ItemAdapter(item).get("url") or ""
+        self.taken_off.discard(url)
+        self.in_flight.land(url)
 
     def _judge(
         self, item: Any, adapter: ItemAdapter, text: str, fp: Fingerprint, keys: list[str]
@@ -263,6 +270,7 @@ class DedupePipeline:
             if fp.band_keys:
                 self.index.stage(url, list(fp.band_keys))
             self.in_flight.take_off(url, in_flight_keys(keys, fp))
+            self.taken_off.add(url)
             return item
         adapter["duplicate_of"] = verdict.article_id
         adapter["duplicate_kind"] = verdict.kind
