@@ -215,8 +215,8 @@ class CleanPipeline:
     Learned boilerplate: a line counts once per *story* of a domain. The sightings of an
     item are recorded when it leaves the item pipeline (``item_scraped``), under the id of
     the story the dedupe and store steps found it to be, so copies of one story never make
-    its own lines boilerplate. When what a domain taught grew during the run, the stories
-    stored in the run are cleaned again when the last crawl of the process closes
+    its own lines boilerplate. When the last crawl of the process closes, the run's stories
+    that hold a line or headline learned after they were cleaned (``_Run``) are cleaned again
     (``pipelines.clean.reclean``), and a story that then repeats an earlier one becomes its
     sighting.
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from pipelines.clean.core import clean_text, text_keys
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable
 
     from crawler.storage.protocols import CleanedStories
     from pipelines.clean.pipeline import CleanPipeline
@@ -44,21 +44,18 @@ class Recleaner:
     def clean_again(self, domain: str, ids: Iterable[int]) -> tuple[int, int]:
         """Clean ``domain``'s stories ``ids`` again; the number whose text or removals
         changed, and the number merged into an earlier story."""
-        changed = [row["id"] for row in self.stories_by_id(ids) if self._clean(domain, row)]
+        changed = [row["id"] for row in self.stories.stored_by_id(ids) if self._clean(domain, row)]
         if not changed:
             return 0, 0
         # A story that did not change may now repeat one that did, so the stories checked
         # against the earlier ones are the changed ones and the later stories that share
         # index keys or the text hash with one of them (the index's own candidates).
-        merged = sum(self._merge(row) for row in self.stories_by_id(self._to_check(changed)))
+        merged = sum(self._merge(row) for row in self.stories.stored_by_id(self._to_check(changed)))
         return len(changed), merged
-
-    def stories_by_id(self, ids: Iterable[int]) -> Iterator[dict]:
-        return self.stories.stored_by_id(ids)
 
     def _to_check(self, changed: list[int]) -> set[int]:
         check = set(changed)
-        for row in self.stories_by_id(changed):
+        for row in self.stories.stored_by_id(changed):
             fp = self.dedupe.fingerprint(row["text"], self.config, title=row["title"])
             if not fp.text_hash:
                 continue
