@@ -134,6 +134,10 @@ def run(variant: Variant, pages: list[Page]) -> Variant:
     return variant
 
 
+PROJECT = 2
+"""Index of the product's own variant (extract_article + clean_text) in ``variants_for``."""
+
+
 def variants_for(project: Project) -> list[Variant]:
     return [
         Variant(
@@ -167,6 +171,13 @@ def print_table(sets: dict[str, tuple[list[Page], list[Variant]]]) -> None:
             cells.append(f"{p:6.3f} {r:6.3f} {f1:6.3f} {min(empty, 9):1d} {ms}")
         print(f"{variant.name:38} | {' | '.join(cells)} |")
     print("(e: pages with an empty prediction; ms: CPU ms per page, the project's includes clean)")
+    exact = ", ".join(
+        "{} P {:.4f} R {:.4f} F1 {:.4f}".format(
+            name, *summary(list(variants[PROJECT].per_page.values()))[:3]
+        )
+        for name, (_, variants) in sets.items()
+    )
+    print(f"project to four places: {exact}")
 
 
 def print_languages(name: str, pages: list[Page], variants: list[Variant]) -> None:

@@ -154,6 +154,35 @@ def test_readability_completes_a_split_article():
     assert "Copyright" not in text
 
 
+def _headed(*headings: str) -> str:
+    heads = "".join(f"<h1>{h}</h1>" for h in headings)
+    return (
+        "<html><head><title>Budget news - City Paper</title></head><body><article>"
+        + heads
+        + "".join(f"<p>{s}</p>" for s in _FIRST + _SECOND)
+        + "</article></body></html>"
+    )
+
+
+def test_the_headline_above_the_body_is_not_body_text():
+    # the page's one <h1>, shown above the body, is the headline: the title holds it
+    assert PLAIN_ARTICLE.count("<h1>") == 1
+    assert extract_body(PLAIN_ARTICLE).startswith(_FIRST[0])
+    text = extract_body(_headed("Council approves the bridge budget"))
+    assert text.startswith(_FIRST[0])
+    assert "Council approves the bridge budget" not in text
+
+
+def test_a_heading_that_may_be_body_text_stays():
+    # several <h1>: the page uses them for widget titles too, none is surely the headline
+    two = extract_body(_headed("Council approves the bridge budget", "Most read"))
+    assert two.startswith("Council approves the bridge budget")
+    # a heading that reads as a sentence may be the lede used as the headline
+    lede = extract_body(_headed(_FIRST[0]))
+    assert lede.startswith(_FIRST[0])
+    assert _FIRST[1] in lede
+
+
 def test_control_characters_next_to_spans_do_not_break_extraction():
     # lxml refuses to merge the span's text into a paragraph holding a control character
     html = PLAIN_ARTICLE.replace("<p>Engineers", "<p>\x0b<span>Engineers</span>")

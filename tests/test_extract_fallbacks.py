@@ -201,7 +201,7 @@ def test_image_captions_inside_the_article_go():
     assert "Cars cross" not in text
     assert "Photo: Ann Moss" not in text
     assert "Repair crews" not in text
-    paragraphs = text.split("\n\n")[1:]
+    paragraphs = text.split("\n\n")  # the headline above them is the title's
     assert [p.split()[:2] for p in paragraphs] == [
         ["The", "harbour"],
         ["Engineers", "replaced"],

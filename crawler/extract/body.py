@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from collections.abc import Collection
 
 logger = logging.getLogger(__name__)
+_WS_RE = re.compile(r"\s+")
+_SENTENCE_END_RE = re.compile("[.\u2026\u3002][\"'\u201d\u2019\u00bb)]*$")
+HEADING_MAX_WORDS = 20
+"""A page's ``<h1>`` longer than this reads as a sentence (a lede used as the headline)."""
 # readability logs a page it cannot parse at ERROR with a traceback before it raises; the
 # page is then handled (counted and logged at DEBUG here), not a crawl error.
 logging.getLogger("readability.readability").setLevel(logging.CRITICAL)
@@ -328,7 +332,9 @@ def extract_body(
        like the body's own are missing): readability-lxml's article container, a body of
        the page's data, or the blocks holding the missed paragraphs joined; the first of
        these that holds (almost) all of the body and adds a substantial part replaces it
-       (``is_superset``, image captions aside).
+       (``is_superset``, image captions aside);
+    5. last, a first line that is the page's one ``<h1>`` goes: the headline above the body,
+       which the title holds (``_without_heading``; not a heading that reads as a sentence).
 
     ``tree`` is ``parse_html(html)`` when the caller has it already; it is not modified,
     unless ``consume`` (the caller no longer needs it: one copy of the page less).
@@ -342,15 +348,48 @@ def extract_body(
         return None
     if tree is None:
         tree = parse_html(html)
+    headings = _h1_texts(tree) if tree is not None else set()
+    return _paragraphs(
+        _without_heading(_main_text(html, url, tree, every_fallback, consume), headings)
+    )
+
+
+def _h1_texts(tree: HtmlElement) -> set[str]:
+    """The page's headline when it has one ``<h1>`` (a page with several uses them for
+    widget titles too)."""
+    found = [h1 for h1, _ in zip(tree.iter("h1"), range(2), strict=False)]
+    if len(found) != 1:
+        return set()
+    heading = _WS_RE.sub(" ", found[0].text_content()).strip()
+    if _SENTENCE_END_RE.search(heading) or len(heading.split()) > HEADING_MAX_WORDS:
+        return set()  # reads as a sentence: perhaps the lede, used as the headline
+    return {heading}
+
+
+def _without_heading(text: str | None, headings: set[str]) -> str | None:
+    """``text`` without a first line that is one of the page's ``<h1>`` headings: the
+    headline shown above the body, which the title already holds."""
+    if not text or not headings:
+        return text
+    first, _, rest = text.partition("\n")
+    if rest.strip() and _WS_RE.sub(" ", first).strip() in headings:
+        return rest
+    return text
+
+
+def _main_text(
+    html: str, url: str | None, tree: HtmlElement | None, every_fallback: bool, consume: bool
+) -> str | None:
+    """Steps 1 to 4 of ``extract_body``: the body as trafilatura's lines."""
     page = _prepare(html, tree, consume=consume)
     text = _trafilatura(page, url, fast=not every_fallback)
     source = page if isinstance(page, HtmlElement) else tree
     if source is None:
-        return _paragraphs(text)
+        return text
     found = coverage(source, text or "")
     doubtful = found.doubtful or every_fallback
     if text and len(text) >= SHORT_BODY_CHARS and not doubtful:
-        return _paragraphs(text)
+        return text
 
     # no body or a short one: trafilatura with its own fallbacks, then the page's data
     if (not text or len(text) < SHORT_BODY_CHARS) and not every_fallback:
@@ -365,9 +404,9 @@ def extract_body(
         owned = data.owned_body(page_headlines(tree))
         if owned and len(owned) > len(text or ""):
             logger.debug("%s: body from the page's data (%d chars)", url, len(owned))
-            return _paragraphs(owned)
+            return owned
     if text and not doubtful:
-        return _paragraphs(text)
+        return text
 
     # no body or a doubtful one: a fallback replaces it when it holds (almost) all of it and
     # adds a substantial part
@@ -391,7 +430,7 @@ def extract_body(
     elif merged and text and holds(merged, text):
         logger.debug("%s: body from several blocks (%d vs %d chars)", url, len(merged), len(text))
         text = merged
-    return _paragraphs(text)
+    return text
 
 
 def _paragraphs(text: str | None) -> str | None:
