@@ -16,6 +16,19 @@ from pathlib import Path
 from twisted.internet import asyncioreactor
 
 
+def loaded_modules() -> set[str]:
+    """The modules a process has imported (a job run in a pool worker: what it loaded)."""
+    return set(sys.modules)
+
+
+def lexicon_loads() -> tuple[int, int]:
+    """(loads, lexicons held) of the tag step's lexicon cache in this process."""
+    from pipelines.tag.loader import load_lexicon
+
+    info = load_lexicon.cache_info()
+    return info.misses, info.currsize
+
+
 def main(source: str, target: str) -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

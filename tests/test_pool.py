@@ -17,13 +17,20 @@ from scrapy.settings import Settings
 
 from crawler.extract import extract_page
 from crawler.extract.encoding import decode_as, decode_html
-from crawler.limits import ExtractFailed, ExtractTimeout, extract_in_worker
-from crawler.pool import PoolConfig, offload, pool_active
+from crawler.limits import (
+    ExtractFailed,
+    ExtractTimeout,
+    extract_in_worker,
+    spawn_worker,
+    worker_main,
+)
+from crawler.pool import PRELOAD_LATER, PoolConfig, offload, pool_active
 from pipelines.clean import boilerplate_candidates, clean_with_rules_file
 from pipelines.dedupe import DedupeConfig, text_fingerprint
 from pipelines.tag import TagConfig, TagResult
 from pipelines.tag.pipeline import tag_in_worker
 from tests.conftest import FIXTURES, ROOT, rows, scrapy
+from tests.poolcheck import lexicon_loads, loaded_modules
 
 PAGES = sorted((FIXTURES / "sites" / "pub").rglob("*.html")) + sorted(
     (FIXTURES / "sites" / "agg").rglob("*.html")
@@ -183,6 +190,33 @@ def test_a_worker_that_dies_fails_its_job_only_and_big_messages_go_through(tmp_p
     assert (s3, v3) == ("ok", bytes(7_000_000))
     assert (s4, v4) == ("ok", 5)
     assert out["stats"]["restarts"] == 1
+
+
+def test_a_worker_warms_up_the_steps_it_was_told_to():
+    # PRELOAD_LATER: modules imported after the worker reports ready, and ``module:function``
+    # entries called as well (the tag step's lexicon, compiled before the first tag job)
+    proc, conn = spawn_worker(
+        worker_main, 0, ("json",), PRELOAD_LATER, name="newscrawler-warm-test"
+    )
+    try:
+        assert conn.poll(60)
+        assert conn.recv() == ("ready", None)
+        assert conn.poll(120)
+        assert conn.recv() == ("warm", None)
+        conn.send_bytes(pickle.dumps((loaded_modules, (), {})))
+        assert conn.poll(60)
+        status, loaded = conn.recv()
+        assert status == "ok"
+        for name in PRELOAD_LATER:
+            assert name.partition(":")[0] in loaded
+        conn.send_bytes(pickle.dumps((lexicon_loads, (), {})))
+        assert conn.poll(60)
+        assert conn.recv() == ("ok", (1, 1))  # the warm-up compiled the default lexicon
+    finally:
+        conn.close()
+        proc.join(10)
+        if proc.is_alive():
+            proc.kill()
 
 
 def test_offload_without_a_pool_runs_in_process():
