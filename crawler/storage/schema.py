@@ -14,7 +14,7 @@ from crawler.urls import url_keys
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Number of migrations below; stored in ``PRAGMA user_version`` after they ran."""
 
 migrations = Migrations("newscrawler")
@@ -234,6 +234,14 @@ def _m0005_boilerplate_by_story(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE boilerplate_sightings_new RENAME TO boilerplate_sightings")
     # The clean step reads the headlines of a domain's stories (lines naming another story).
     db["articles"].create_index(["domain"], if_not_exists=True)
+
+
+@migrations(name="0006_band_keys_by_story")
+def _m0006_band_keys_by_story(db: sqlite_utils.Database) -> None:
+    # A story's band keys are replaced when its text is cleaned again and deleted when it is
+    # merged into another: found through this index, not by reading the whole band index
+    # (which grows with every story stored).
+    db.execute("CREATE INDEX IF NOT EXISTS idx_lsh_bands_article_id ON lsh_bands (article_id)")
 
 
 def schema_version(db: sqlite_utils.Database) -> int:
