@@ -24,6 +24,7 @@ from crawler.urls import url_keys
 from pipelines.dedupe import (
     DedupeConfig,
     DedupePipeline,
+    Similarity,
     comparison_text,
     find_duplicate,
     fingerprint,
@@ -156,6 +157,23 @@ def test_a_short_brief_inside_a_long_story_is_not_judged_by_containment():
     assert s.containment == 1.0
     assert s.smaller < CONFIG.containment_min_shingles
     assert not same_story(s, CONFIG)
+
+
+@pytest.mark.parametrize("near", [0.5, 0.8, 0.95])
+def test_headlines_that_agree_only_ever_widen_the_verdict(near):
+    """``find_duplicate`` reads the headlines and ledes of a candidate only when its words
+    would make it the same story if they agreed: no other answer of theirs may accept
+    words that agreeing ones reject."""
+    config = replace(CONFIG, near_threshold=near)
+    steps = [i / 20 for i in range(21)]
+    for jaccard, containment in itertools.product(steps, steps):
+        if containment < jaccard:
+            continue  # the shared part of the shorter text is never below the Jaccard
+        for smaller in (10, 99, 100, 5000):
+            s = Similarity(jaccard, containment, smaller)
+            for agree in (None, False):
+                if same_story(s, config, agree):
+                    assert same_story(s, config, True), (s, agree)
 
 
 def test_distinct_stories_on_one_topic_stay_apart():

@@ -448,6 +448,10 @@ def find_duplicate(
             continue
         words = tokens(text)
         sim = similarity(fp.shingles, shingles(words, config.shingle_size))
+        if not same_story(sim, config, agree=True):
+            # headlines and ledes only ever widen the verdict when they agree: words this far
+            # apart are another story whatever they say (and reading them is the costly part)
+            continue
         agree = None
         if fp.opening.title:
             stored = Opening.of(text, index.story_title(candidate), words)
