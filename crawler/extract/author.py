@@ -13,6 +13,7 @@ element's attributes directly and the deleted parts are skipped, not deleted: sa
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import lxml.etree
@@ -57,7 +58,7 @@ _ANY_ID_RE = re.compile(
 _SPECIAL_TAGS = frozenset({"author", "time", "figure"})
 # Elements with an attribute a test reads other than class and id (few on a page), or a
 # <rel> child ("rel='me'" in the first test).
-_OTHER = lxml.etree.XPath("//*[@rel or @itemprop or @data-testid or @data-component or rel]")
+_OTHER = lxml.etree.XPath("//*[@rel or @itemprop or @data-testid or @data-component] | //rel/..")
 # Every element one of the tests may pick, in page order (none holds for an element without
 # any of these attributes or a <rel> child, except for <author>, <time> and <figure>).
 _CANDIDATES = lxml.etree.XPath(
@@ -72,10 +73,17 @@ def _maybe(element: HtmlElement, tag: str, others: set[HtmlElement]) -> bool:
     if tag in _SPECIAL_TAGS or element in others:
         return True
     cls = element.get("class")
-    if cls is not None and _ANY_CLASS_RE.search(cls):
+    if cls is not None and _class_may_matter(cls):
         return True
     element_id = element.get("id")
     return element_id is not None and _ANY_ID_RE.search(element_id) is not None
+
+
+@lru_cache(maxsize=4096)
+def _class_may_matter(cls: str) -> bool:
+    """Whether a test looks for anything in this class attribute: the pages of one site
+    share most of theirs, and the search through every pattern is what costs."""
+    return _ANY_CLASS_RE.search(cls) is not None
 
 
 def _discarded(element: HtmlElement, tag: str) -> bool:

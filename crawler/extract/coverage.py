@@ -34,7 +34,7 @@ def _trigrams(text: str) -> set[tuple[str, ...]]:
     words = _WORD_RE.findall(text.casefold())
     if len(words) < 3:
         return {tuple(words)} if words else set()
-    return {tuple(words[i : i + 3]) for i in range(len(words) - 2)}
+    return set(zip(words, words[1:], words[2:], strict=False))
 
 
 def signature(paragraph: HtmlElement) -> tuple[str | None, str | None, str | None]:
