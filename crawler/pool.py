@@ -524,8 +524,11 @@ async def offload(fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R
 
 
 class PoolExtension:
-    """Starts the worker processes when a spider opens and stops them when the last spider
-    of the process closes. ``POOL_WORKERS = 0`` disables it: everything runs in-process.
+    """Starts the worker processes as the crawler is set up, before its middlewares and
+    pipelines are built: they import the extraction and pipeline modules while this process
+    builds the rest, and are warm when the first pages arrive. Stops them when the last
+    spider of the process closes. ``POOL_WORKERS = 0`` disables it: everything runs
+    in-process.
 
     Stats: ``pool/workers``, ``pool/jobs`` (jobs done by the pool while the spider ran),
     ``pool/max_open``, ``pool/restarts``.
@@ -543,15 +546,23 @@ class PoolExtension:
         if config.workers == 0:
             raise NotConfigured("POOL_WORKERS = 0: CPU-heavy steps run in-process")
         ext = cls(crawler, config)
+        ext.pool = acquire_pool(config)
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(ext.engine_stopped, signal=signals.engine_stopped)
         return ext
 
     def spider_opened(self, spider: Spider) -> None:
-        self.pool = acquire_pool(self.config)
         if self.pool is not None:
             self._jobs_at_open = self.pool.jobs_done
             self.crawler.stats.set_value("pool/workers", self.pool.config.workers)
+
+    def engine_stopped(self) -> None:
+        """A crawl that stopped before its spider opened (or without closing it) lets go of
+        the pool too."""
+        if self.pool is not None:
+            self.pool = None
+            release_pool()
 
     def spider_closed(self, spider: Spider) -> None:
         pool, self.pool = self.pool, None

@@ -3,6 +3,7 @@ report what changed (after the clean rules, the lexicon or the extractor changed
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import logging
@@ -94,7 +95,10 @@ class Steps:
     def close(self) -> None:
         for pipeline in reversed(self.pipelines):
             if hasattr(pipeline, "close_spider"):
-                pipeline.close_spider()
+                closing = pipeline.close_spider()
+                if inspect.iscoroutine(closing):
+                    # the clean step's end-of-run work; no worker pool here, it runs in-process
+                    asyncio.run(closing)
 
     def run(self, item: Any) -> Any:
         """The item after every step; ``DropItem`` propagates."""

@@ -3,6 +3,7 @@ CleanPipeline built from a crawler."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -558,13 +559,13 @@ def test_line_on_three_stories_is_removed_on_the_fourth(tmp_path):
         stats = pipeline.crawler.stats
         assert stats.get_value("clean/removed/learned_boilerplate") == 1
     finally:
-        pipeline.close_spider()
+        asyncio.run(pipeline.close_spider())
     # the counts persist in the SQLite file: a new run starts knowing the line
     again = _pipeline(tmp_path)
     try:
         assert PROMO not in _through(again, _item(6)).text
     finally:
-        again.close_spider()
+        asyncio.run(again.close_spider())
 
 
 def test_never_learns_from_copies_of_one_story(tmp_path):
@@ -577,7 +578,7 @@ def test_never_learns_from_copies_of_one_story(tmp_path):
         assert PROMO in _through(pipeline, _item(2)).text  # seen on 1 other story
         assert PROMO not in _through(pipeline, _item(3)).text  # on 2 others: learned
     finally:
-        pipeline.close_spider()
+        asyncio.run(pipeline.close_spider())
     with pytest.raises(ValueError, match="at least 2"):
         build_from_crawler(
             CleanPipeline, get_crawler(settings_dict={"CLEAN_BOILERPLATE_MIN_ARTICLES": 1})
@@ -591,7 +592,7 @@ def test_learning_can_be_switched_off(tmp_path):
         for n in range(1, 6):
             assert PROMO in _through(pipeline, _item(n)).text
     finally:
-        pipeline.close_spider()
+        asyncio.run(pipeline.close_spider())
     assert not (tmp_path / "news.db").exists()
 
 
@@ -621,7 +622,7 @@ def test_pipeline_sets_fields_and_stats(tmp_path):
     try:
         out = pipeline.process_item(item)
     finally:
-        pipeline.close_spider()
+        asyncio.run(pipeline.close_spider())
     assert out is item
     assert item.text == _expected(CLEAN / "seed_expected_body.txt")
     assert item.text_raw == raw
@@ -648,7 +649,7 @@ def test_pipeline_counts_nothing_for_a_clean_article(tmp_path):
         item = pipeline.process_item({"url": "https://x.example/a", "text": text})
         empty = pipeline.process_item({"url": "https://x.example/b", "text": None})
     finally:
-        pipeline.close_spider()
+        asyncio.run(pipeline.close_spider())
     assert item["text"] == text
     assert item["removed"] == []
     assert item["text_raw"] == text
@@ -663,7 +664,7 @@ def test_pipeline_drops_a_text_emptied_by_its_rules(tmp_path, caplog):
         with pytest.raises(DropItem, match="too_short after cleaning"):
             pipeline.process_item(ArticleItem(url="https://x.example/spam", text=spam))
     finally:
-        pipeline.close_spider()
+        asyncio.run(pipeline.close_spider())
     assert pipeline.crawler.stats.get_value("clean/dropped/too_short") == 1
     # without the validate step, nothing is dropped: the text is left empty, and logged
     pipeline = _pipeline(tmp_path, VALIDATE_ENABLED=False)
@@ -671,7 +672,7 @@ def test_pipeline_drops_a_text_emptied_by_its_rules(tmp_path, caplog):
         with caplog.at_level(logging.WARNING, logger="pipelines.clean"):
             item = pipeline.process_item(ArticleItem(url="https://x.example/spam", text=spam))
     finally:
-        pipeline.close_spider()
+        asyncio.run(pipeline.close_spider())
     assert item.text == ""
     assert item.text_raw == spam
     assert "nothing left" in caplog.text
@@ -699,7 +700,7 @@ def test_rules_file_setting(tmp_path):
             {"url": "https://x.example/b", "text": ARTICLE.format(line="Post a Comment")}
         )
     finally:
-        pipeline.close_spider()
+        asyncio.run(pipeline.close_spider())
     assert item["removed"] == [{"text": "KoreaWire TV every Friday", "rule": "house_promo"}]
     assert spam["removed"][0]["rule"] == "comment_widget"  # the default families still apply
     assert pipeline.crawler.stats.get_value("clean/removed/house_promo") == 1

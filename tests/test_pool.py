@@ -263,6 +263,19 @@ def _crawl(sites, db: Path, workers: int) -> dict:
     return {"articles": articles, "duplicates": duplicates}
 
 
+def test_the_workers_start_before_the_pipelines_are_built(sites, tmp_path):
+    """They import their modules while the crawler process builds its middlewares and
+    pipelines (the clean rules, the lexicon, datasketch), not after the spider opened."""
+    pub = sites.base_urls["pub"]
+    result = scrapy(
+        "crawl", "feed", "-a", f"url={pub}/feed.rss", "-s", "POOL_WORKERS=2", db=tmp_path / "n.db"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = result.stderr
+    started = log.index("pool: 2 worker processes")
+    assert started < log.index("Enabled item pipelines") < log.index("Spider opened")
+
+
 def test_a_crawl_stores_the_same_rows_with_and_without_the_pool(sites, tmp_path):
     in_process = _crawl(sites, tmp_path / "zero.db", 0)
     pooled = _crawl(sites, tmp_path / "two.db", 2)

@@ -7,6 +7,7 @@ measure, re-cleaning and merging, and story keys of the sightings."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -138,7 +139,7 @@ def test_learned_lines_never_empty_a_story(tmp_path):
             ArticleItem(url="https://blog.example/fares", domain="blog.example", text=brief)
         )
     finally:
-        pipeline.close_spider()
+        asyncio.run(pipeline.close_spider())
     assert item.text == brief
     assert pipeline.crawler.stats.get_value("clean/guarded") == 1
     # without the guard's minimum (validation off) the learned lines go
@@ -148,7 +149,7 @@ def test_learned_lines_never_empty_a_story(tmp_path):
             ArticleItem(url="https://blog.example/fares", domain="blog.example", text=brief)
         )
     finally:
-        pipeline.close_spider()
+        asyncio.run(pipeline.close_spider())
     assert item.text == ""
     assert {p["rule"] for p in item.removed} == {"learned_boilerplate"}
 
@@ -177,7 +178,7 @@ def _clean_one(pipeline: CleanPipeline, text: str, title: str | None) -> Article
     try:
         return pipeline.process_item(item)
     finally:
-        pipeline.close_spider()
+        asyncio.run(pipeline.close_spider())
 
 
 def test_a_brief_whose_copies_taught_its_sentence_keeps_the_sentence_not_the_promos(tmp_path):
@@ -251,7 +252,7 @@ def test_sightings_count_the_story_an_item_turned_out_to_be(tmp_path):
             item.duplicate_of = 7
             pipeline.item_scraped(item)
     finally:
-        pipeline.close_spider()
+        asyncio.run(pipeline.close_spider())
     sightings = rows(tmp_path / "news.db", "SELECT DISTINCT article_key FROM boilerplate_sightings")
     assert sightings == [{"article_key": "7"}]
 
@@ -297,7 +298,7 @@ def test_a_story_cleaned_again_that_repeats_an_earlier_one_becomes_its_sighting(
         later = _stored_and_cleaned(pipeline, articles, "b", "Record Year!", raw, config)
         _junk_learned(pipeline)
     finally:
-        pipeline.close_spider()
+        asyncio.run(pipeline.close_spider())
     assert [r["id"] for r in rows(tmp_path / "news.db", "SELECT id FROM articles")] == [first]
     sighting = rows(tmp_path / "news.db", "SELECT url, article_id, kind FROM duplicates")
     assert sighting == [{"url": "https://blog.example/b", "article_id": first, "kind": "exact"}]
@@ -317,7 +318,7 @@ def test_a_later_story_that_repeats_an_earlier_one_cleaned_again_becomes_its_sig
         _stored_and_cleaned(pipeline, articles, "b", "Record Year!", BODY, config)
         _junk_learned(pipeline)
     finally:
-        pipeline.close_spider()
+        asyncio.run(pipeline.close_spider())
     stored = rows(tmp_path / "news.db", "SELECT id, text FROM articles")
     assert stored == [{"id": first, "text": BODY}]
     sighting = rows(tmp_path / "news.db", "SELECT url, article_id FROM duplicates")
@@ -338,7 +339,7 @@ def test_only_stories_cleaned_before_a_line_was_learned_are_cleaned_again(tmp_pa
         _junk_learned(pipeline)
         after = _stored_and_cleaned(pipeline, articles, "b", "Record", f"{BODY}\n\n{JUNK}", config)
     finally:
-        pipeline.close_spider()
+        asyncio.run(pipeline.close_spider())
     texts = {
         r["id"]: r["text"] for r in rows(tmp_path / "news.db", "SELECT id, text FROM articles")
     }

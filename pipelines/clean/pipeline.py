@@ -264,12 +264,12 @@ class CleanPipeline:
 
         return SqliteBoilerplate.for_settings(self.crawler.settings, self.config.db_path)
 
-    def close_spider(self) -> None:
+    async def close_spider(self) -> None:
         store = self.boilerplate
         if store is not None:
             try:
                 if self.run.leave(self.boilerplate_path()):
-                    self._reclean(store)
+                    await self._reclean(store)
             finally:
                 self.boilerplate = None
                 store.release()
@@ -282,7 +282,7 @@ class CleanPipeline:
             {k[5:]: n for k, n in self.counts.items() if k.startswith("rule:")},
         )
 
-    def _reclean(self, store: BoilerplateStore) -> None:
+    async def _reclean(self, store: BoilerplateStore) -> None:
         """Clean the run's stories of the domains that taught something new again, and
         merge those that now repeat an earlier story."""
         from crawler.storage.protocols import CleanedStories
@@ -302,7 +302,7 @@ class CleanPipeline:
         recleaner = Recleaner(self, store)
         stats = self.crawler.stats
         for domain, stories in sorted(to_clean.items()):
-            changed, merged = recleaner.clean_again(domain, stories)
+            changed, merged = await recleaner.clean_again(domain, stories)
             if changed:
                 stats.inc_value("clean/recleaned", changed)
             if merged:
@@ -353,17 +353,38 @@ class CleanPipeline:
         )
         knowledge = self.knowledge(domain, candidates, spans)
         cleaned = self.run.tick()
-        result = await offload(
-            clean_with_rules_file,
+        result = await self.clean_offloaded(
             text,
-            rules_file=self.config.rules_file,
             title=adapter.get("title"),
             domain=domain,
             language=adapter.get("language"),
-            **knowledge,
+            knowledge=knowledge,
         )
         learning = _Learning(candidates, spans, knowledge, cleaned)
         return self._apply(item, adapter, text, result, url, domain, learning)
+
+    async def clean_offloaded(
+        self,
+        text: str,
+        *,
+        title: str | None,
+        domain: str,
+        language: str | None,
+        knowledge: dict[str, set[str]],
+    ) -> CleanResult:
+        """``clean_text`` with the step's rules and ``knowledge``, in the worker pool (in
+        this process without one)."""
+        from crawler.pool import offload
+
+        return await offload(
+            clean_with_rules_file,
+            text,
+            rules_file=self.config.rules_file,
+            title=title,
+            domain=domain,
+            language=language,
+            **knowledge,
+        )
 
     def _where(self, adapter: ItemAdapter) -> tuple[str, str]:
         url = adapter.get("url") or ""

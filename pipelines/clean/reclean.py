@@ -6,13 +6,16 @@ kept apart) becomes that story's sighting. ``scrapy reprocess`` cleans older sto
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import TYPE_CHECKING
+from itertools import islice
+from typing import TYPE_CHECKING, Any
 
-from pipelines.clean.core import clean_text, text_keys
+from crawler.pool import offload
+from pipelines.clean.core import text_keys
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     from crawler.storage.protocols import CleanedStories
     from pipelines.clean.pipeline import CleanPipeline
@@ -22,13 +25,25 @@ logger = logging.getLogger(__name__)
 LATER_CANDIDATES = 1_000
 """Near-duplicate candidates looked up per changed story to find the later stories that may
 now repeat it."""
+AT_ONCE = 50
+"""Stories whose text work (cleaning, fingerprints) is handed to the worker pool at once: the
+workers share it while this process reads and writes the archive."""
+
+
+def _batches(rows: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    it = iter(rows)
+    while batch := list(islice(it, size)):
+        yield batch
 
 
 class Recleaner:
     """Cleans stored stories again from their text as extracted (``text_raw``) with what
     ``pipeline`` knows now, and rewrites those whose cleaned text or removals changed, with
     their text hash and near-duplicate index keys; then checks those, and the later stories
-    that may repeat them, against the earlier stories with the dedupe step's own rules."""
+    that may repeat them, against the earlier stories with the dedupe step's own rules.
+
+    The text work runs in the worker pool (``crawler.pool.offload``; in-process without
+    one), ``AT_ONCE`` stories at a time; each text is fingerprinted once."""
 
     def __init__(self, pipeline: CleanPipeline, stories: CleanedStories) -> None:
         # The dedupe step's text hash, index keys and verdicts follow the new text; imported
@@ -40,23 +55,45 @@ class Recleaner:
         self.dedupe = dedupe
         self.config = dedupe.DedupeConfig.from_settings(pipeline.crawler.settings)
         self.index = stories.story_index()
+        self._fingerprints: dict[int, tuple[str, Any]] = {}
+        """Story id -> (text, its fingerprint) of the texts fingerprinted so far."""
 
-    def clean_again(self, domain: str, ids: Iterable[int]) -> tuple[int, int]:
+    async def clean_again(self, domain: str, ids: Iterable[int]) -> tuple[int, int]:
         """Clean ``domain``'s stories ``ids`` again; the number whose text or removals
         changed, and the number merged into an earlier story."""
-        changed = [row["id"] for row in self.stories.stored_by_id(ids) if self._clean(domain, row)]
+        changed: list[int] = []
+        for rows in _batches(self.stories.stored_by_id(ids), AT_ONCE):
+            done = await asyncio.gather(*(self._clean(domain, row) for row in rows))
+            changed += [
+                row["id"] for row, was_changed in zip(rows, done, strict=True) if was_changed
+            ]
         if not changed:
             return 0, 0
         # A story that did not change may now repeat one that did, so the stories checked
         # against the earlier ones are the changed ones and the later stories that share
         # index keys or the text hash with one of them (the index's own candidates).
-        merged = sum(self._merge(row) for row in self.stories.stored_by_id(self._to_check(changed)))
+        merged = 0
+        for rows in _batches(self.stories.stored_by_id(await self._to_check(changed)), AT_ONCE):
+            fps = await asyncio.gather(*(self._fingerprint(row) for row in rows))
+            # one at a time: a merge changes what the later stories are compared with
+            merged += sum(self._merge(row, fp) for row, fp in zip(rows, fps, strict=True))
         return len(changed), merged
 
-    def _to_check(self, changed: list[int]) -> set[int]:
+    async def _fingerprint(self, row: dict) -> Any:
+        """The dedupe step's fingerprint of the story's text (computed once per text)."""
+        text = row["text"]
+        known = self._fingerprints.get(row["id"])
+        if known is not None and known[0] == text:
+            return known[1]
+        fp = await offload(self.dedupe.text_fingerprint, text, self.config, title=row["title"])
+        fp = self.dedupe.with_band_keys(fp, self.config)
+        self._fingerprints[row["id"]] = (text, fp)
+        return fp
+
+    async def _to_check(self, changed: list[int]) -> set[int]:
         check = set(changed)
         for row in self.stories.stored_by_id(changed):
-            fp = self.dedupe.fingerprint(row["text"], self.config, title=row["title"])
+            fp = await self._fingerprint(row)
             if not fp.text_hash:
                 continue
             found = self.index.story_candidates(fp.band_keys, limit=LATER_CANDIDATES)
@@ -64,9 +101,8 @@ class Recleaner:
             check.update(c for c in found if c > row["id"])
         return check
 
-    def _merge(self, row: dict) -> bool:
+    def _merge(self, row: dict, fp: Any) -> bool:
         """Merge the story into the earlier one its text now repeats, if any."""
-        fp = self.dedupe.fingerprint(row["text"], self.config, title=row["title"])
         if not fp.text_hash:
             return False
         earlier = self.dedupe.EarlierStories(self.index, row["id"])
@@ -85,28 +121,24 @@ class Recleaner:
             )
         return merged
 
-    def _clean(self, domain: str, row: dict) -> bool:
+    async def _clean(self, domain: str, row: dict) -> bool:
         """Clean one story again; whether its text or removals changed (``row`` follows)."""
         raw = row["text_raw"]
         if not raw:
             return False
-        candidates, spans = text_keys(raw)
+        candidates, spans = await offload(text_keys, raw)
         knowledge = self.pipeline.knowledge(domain, candidates, spans)
         title, language = row["title"], row["language"]
-        result = clean_text(
-            raw,
-            title=title,
-            domain=domain,
-            language=language,
-            rules=self.pipeline.rules,
-            **knowledge,
+        result = await self.pipeline.clean_offloaded(
+            raw, title=title, domain=domain, language=language, knowledge=knowledge
         )
         result, _ = self.pipeline.guard(
             raw, result, title=title, domain=domain, language=language, knowledge=knowledge
         )
         if result.text == row["text"] and result.removed == row["removed"]:
             return False
-        fp = self.dedupe.fingerprint(result.text, self.config, title=title)
+        row["text"], row["removed"] = result.text, result.removed
+        fp = await self._fingerprint(row)
         self.stories.update_cleaned(
             row["id"],
             text=result.text,
@@ -114,6 +146,5 @@ class Recleaner:
             text_hash=fp.text_hash,
             band_keys=fp.band_keys,
         )
-        row["text"], row["removed"] = result.text, result.removed
         logger.debug("clean: story #%d of %s cleaned again", row["id"], domain)
         return True

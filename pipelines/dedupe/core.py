@@ -227,6 +227,12 @@ def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return MinHash(num_perm=num_perm, seed=seed, scheme=MINHASH_SCHEME).permutations
 
 
+def load_minhash(config: DedupeConfig) -> None:
+    """Import datasketch (half a second: it loads SciPy) and make ``config``'s permutations
+    now, as a crawl opens, rather than while its first stories wait for their band keys."""
+    _permutations(config.num_perm, config.seed)
+
+
 def band_keys(shingle_set: frozenset[int], config: DedupeConfig) -> tuple[int, ...]:
     """The LSH band keys of a shingle set: its MinHash signature (``num_perm`` values, fixed
     seed) cut into ``bands`` bands, each hashed with its number to a 47-bit integer. Two

@@ -24,6 +24,7 @@ from pipelines.dedupe.core import (
     Fingerprint,
     find_duplicate,
     fingerprint,
+    load_minhash,
     text_fingerprint,
     text_hash,
     with_band_keys,
@@ -183,6 +184,7 @@ class DedupePipeline:
         return pipeline
 
     def open_spider(self) -> None:
+        load_minhash(self.config)
         self.index, self.versions = self.open_stores()
         # the crawls of one process writing one archive share it: their items are copies too
         self.in_flight = _IN_FLIGHT.setdefault(str(Path(self.config.db_path).resolve()), InFlight())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -283,7 +284,14 @@ class Lexicon:
             )
             for side in ("north", "south")
         }
-        self.regex = self._compile(patterns, syllables)
+        self._sources = (patterns, syllables)
+
+    @cached_property
+    def regex(self) -> re.Pattern[str]:
+        """The one expression that finds every term, compiled on first use (half a second):
+        a process that reads the lexicon to check it but leaves tagging to its pool workers
+        never compiles it."""
+        return self._compile(*self._sources)
 
     # -- construction
 

@@ -449,7 +449,7 @@ def _guess_surname(patterns: Any, surnames: list[str]) -> str | None:
 
 @lru_cache(maxsize=8)
 def load_lexicon(path: str | Path = DEFAULT_LEXICON_FILE) -> Lexicon:
-    """Load (once per path) and compile a lexicon file."""
+    """Load a lexicon file (once per path); its expression compiles on first use."""
     return read_lexicon(resolve_lexicon_path(path))
 
 
