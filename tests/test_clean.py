@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,11 @@ from pipelines.clean import (
     default_rules,
     headline_spans,
     is_long_line,
+    key_form,
     line_key,
     load_rules,
     parse_rules,
+    text_form,
     text_keys,
     tidy_spacing,
 )
@@ -789,3 +792,17 @@ def test_text_keys_split_once_are_the_candidates_and_the_headline_spans():
     for text in (seed, teasers, "", "One line only."):
         assert text_keys(text) == (boilerplate_candidates(text), headline_spans(text))
     assert text_keys(teasers)[1]  # the teaser line gives spans to look up
+
+
+def test_ascii_lines_get_the_forms_the_general_path_gives():
+    """An ASCII line skips normalisation and the two expressions of ``key_form`` (one
+    translate); with a non-ASCII word after it, it takes the general path: the forms agree."""
+    rng = random.Random(7)
+    samples = [chr(c) for c in range(128)]
+    samples += [
+        "".join(chr(rng.randrange(128)) for _ in range(rng.randrange(60))) for _ in range(3000)
+    ]
+    samples += ["Don't miss: SUBSCRIBE to our_newsletter!!", "  A\tb\x0bc--d`e's  ", "x_y"]
+    for line in samples:
+        assert text_form(line + " \u00e9") == " ".join([*text_form(line).split(), "\u00e9"])
+        assert key_form(line + " \u00e9") == " ".join([*key_form(line).split(), "\u00e9"])

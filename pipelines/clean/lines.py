@@ -77,7 +77,10 @@ def tidy_spacing(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if _TRANSLATED_RE.search(text):  # most texts have none: translate() is slow
         text = text.translate(_TRANSLATE)
-    lines = [_MULTI_SPACE_RE.sub(" ", line).strip() for line in text.split("\n")]
+    lines = [
+        (_MULTI_SPACE_RE.sub(" ", line) if "  " in line else line).strip()
+        for line in text.split("\n")
+    ]
     return _BLANK_RUN_RE.sub("\n\n", "\n".join(lines)).strip()
 
 
@@ -94,16 +97,32 @@ def label_form(cmp: str) -> str:
 def text_form(line: str) -> str:
     """The comparison form rules with ``form = "text"`` see: NFKC, lower case, no emoji,
     no zero-width or no-break spaces, single spaces; punctuation kept."""
+    if line.isascii():  # nothing to normalise or strip but case and spaces
+        return " ".join(line.lower().split())
     if "ⓒ" in line or "Ⓒ" in line:
         line = line.translate(_CIRCLED_C)
     folded = unicodedata.normalize("NFKC", line).casefold()
     return " ".join(_EMOJI_FORMAT_RE.sub("", folded).split())
 
 
+# key_form of ASCII text in one pass: apostrophes dropped, every other character that is not
+# a letter or digit a space (what the two expressions below do, without their cost per line)
+_ASCII_KEY = {
+    **{c: " " for c in range(128) if not chr(c).isalnum()},
+    **dict.fromkeys(map(ord, "'`"), None),
+}
+
+
+def _key_of(cmp: str) -> str:
+    if cmp.isascii():
+        return " ".join(cmp.translate(_ASCII_KEY).split())
+    return " ".join(_NON_WORD_RE.sub(" ", _APOSTROPHE_RE.sub("", cmp)).split())
+
+
 def key_form(line: str) -> str:
     """The comparison form ``form = "key"`` rules see: ``text_form`` with apostrophes dropped
     and every other punctuation mark or symbol turned into a single space."""
-    return " ".join(_NON_WORD_RE.sub(" ", _APOSTROPHE_RE.sub("", text_form(line))).split())
+    return _key_of(text_form(line))
 
 
 def key_hash(key: str) -> str:
@@ -156,7 +175,7 @@ class _Line:
     @classmethod
     def make(cls, para: int, text: str) -> _Line:
         cmp = text_form(text)
-        key = " ".join(_NON_WORD_RE.sub(" ", _APOSTROPHE_RE.sub("", cmp)).split())
+        key = _key_of(cmp)
         words = len(text.split())
         return cls(para, text, label_form(cmp), key, words, _is_nav(text, words))
 
