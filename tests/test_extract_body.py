@@ -361,3 +361,23 @@ def test_date_is_guessed_only_when_the_page_declares_none(monkeypatch):
     item = extract.extract_article(undated, "https://news.example/x")
     assert len(calls) == 1
     assert item.published_at == "2025-03-04"
+
+
+def test_the_page_tree_has_one_element_class_chosen_without_python():
+    """lxml.html's own parser runs a Python method per element to give forms, inputs and
+    labels classes of their own; extraction reads none of their form API, so the page is
+    parsed with one class for every element, and extracts as trafilatura's parse does."""
+    html = (
+        "<html><head><title>T</title></head><body><!-- note --><form action='/s'>"
+        "<label>Search</label><input name='q'><select><option>a</option></select>"
+        "<textarea>x</textarea></form><article><p>"
+        + "Words of the story here. " * 20
+        + "</p></article></body></html>"
+    )
+    tree = parse_html(html)
+    kinds = {type(e) for e in tree.iter() if isinstance(e.tag, str)}
+    assert kinds == {lxml.html.HtmlElement}
+    assert isinstance(next(tree.iter(lxml.etree.Comment)), lxml.html.HtmlComment)
+    assert extract_body(html, tree=tree) == extract_body(
+        html, tree=lxml.html.document_fromstring(html)
+    )

@@ -147,11 +147,31 @@ def max_text_length(tree: HtmlElement) -> float:
     return length
 
 
+def _html_parser() -> lxml.html.HTMLParser:
+    """lxml.html's parser, with every element an ``HtmlElement`` chosen in C: lxml.html's own
+    parser calls a Python method for each element the code touches to pick its class (forms,
+    inputs and labels get their own, which extraction never uses), about a tenth of the
+    extraction's time."""
+    parser = lxml.html.HTMLParser()
+    parser.set_element_class_lookup(
+        lxml.etree.ElementDefaultClassLookup(
+            element=lxml.html.HtmlElement,
+            comment=lxml.html.HtmlComment,
+            pi=lxml.html.HtmlProcessingInstruction,
+            entity=lxml.html.HtmlEntity,
+        )
+    )
+    return parser
+
+
+_PARSER = _html_parser()
+
+
 def parse_html(html: str) -> HtmlElement | None:
     """``html`` as the tree ``extract_body`` (and the page metadata) read; ``None`` when
     lxml cannot parse it."""
     try:
-        return lxml.html.document_fromstring(html)
+        return lxml.html.document_fromstring(html, parser=_PARSER)
     except (lxml.etree.ParserError, ValueError):
         return None
 
