@@ -43,7 +43,9 @@ class Recleaner:
     that may repeat them, against the earlier stories with the dedupe step's own rules.
 
     The text work runs in the worker pool (``crawler.pool.offload``; in-process without
-    one), ``AT_ONCE`` stories at a time; each text is fingerprinted once."""
+    one), ``AT_ONCE`` stories at a time. Of a changed story only its text hash and index keys
+    are kept until the check (a fingerprint's shingles are tens of kilobytes: at tens of
+    thousands of stories they would not fit)."""
 
     def __init__(self, pipeline: CleanPipeline, stories: CleanedStories) -> None:
         # The dedupe step's text hash, index keys and verdicts follow the new text; imported
@@ -55,50 +57,41 @@ class Recleaner:
         self.dedupe = dedupe
         self.config = dedupe.DedupeConfig.from_settings(pipeline.crawler.settings)
         self.index = stories.story_index()
-        self._fingerprints: dict[int, tuple[str, Any]] = {}
-        """Story id -> (text, its fingerprint) of the texts fingerprinted so far."""
 
     async def clean_again(self, domain: str, ids: Iterable[int]) -> tuple[int, int]:
         """Clean ``domain``'s stories ``ids`` again; the number whose text or removals
         changed, and the number merged into an earlier story."""
-        changed: list[int] = []
+        changed: dict[int, tuple[str | None, tuple[int, ...]]] = {}
         for rows in _batches(self.stories.stored_by_id(ids), AT_ONCE):
             done = await asyncio.gather(*(self._clean(domain, row) for row in rows))
-            changed += [
-                row["id"] for row, was_changed in zip(rows, done, strict=True) if was_changed
-            ]
+            changed.update((row["id"], keys) for row, keys in zip(rows, done, strict=True) if keys)
         if not changed:
             return 0, 0
         # A story that did not change may now repeat one that did, so the stories checked
         # against the earlier ones are the changed ones and the later stories that share
         # index keys or the text hash with one of them (the index's own candidates).
         merged = 0
-        for rows in _batches(self.stories.stored_by_id(await self._to_check(changed)), AT_ONCE):
+        for rows in _batches(self.stories.stored_by_id(self._to_check(changed)), AT_ONCE):
             fps = await asyncio.gather(*(self._fingerprint(row) for row in rows))
             # one at a time: a merge changes what the later stories are compared with
             merged += sum(self._merge(row, fp) for row, fp in zip(rows, fps, strict=True))
         return len(changed), merged
 
     async def _fingerprint(self, row: dict) -> Any:
-        """The dedupe step's fingerprint of the story's text (computed once per text)."""
-        text = row["text"]
-        known = self._fingerprints.get(row["id"])
-        if known is not None and known[0] == text:
-            return known[1]
-        fp = await offload(self.dedupe.text_fingerprint, text, self.config, title=row["title"])
-        fp = self.dedupe.with_band_keys(fp, self.config)
-        self._fingerprints[row["id"]] = (text, fp)
-        return fp
+        """The dedupe step's fingerprint of the story's text."""
+        fp = await offload(
+            self.dedupe.text_fingerprint, row["text"], self.config, title=row["title"]
+        )
+        return self.dedupe.with_band_keys(fp, self.config)
 
-    async def _to_check(self, changed: list[int]) -> set[int]:
+    def _to_check(self, changed: dict[int, tuple[str | None, tuple[int, ...]]]) -> set[int]:
         check = set(changed)
-        for row in self.stories.stored_by_id(changed):
-            fp = await self._fingerprint(row)
-            if not fp.text_hash:
+        for article_id, (text_hash, band_keys) in changed.items():
+            if not text_hash:
                 continue
-            found = self.index.story_candidates(fp.band_keys, limit=LATER_CANDIDATES)
-            found += self.stories.stories_with_text_hash(fp.text_hash)
-            check.update(c for c in found if c > row["id"])
+            found = self.index.story_candidates(band_keys, limit=LATER_CANDIDATES)
+            found += self.stories.stories_with_text_hash(text_hash)
+            check.update(c for c in found if c > article_id)
         return check
 
     def _merge(self, row: dict, fp: Any) -> bool:
@@ -121,11 +114,12 @@ class Recleaner:
             )
         return merged
 
-    async def _clean(self, domain: str, row: dict) -> bool:
-        """Clean one story again; whether its text or removals changed (``row`` follows)."""
+    async def _clean(self, domain: str, row: dict) -> tuple[str | None, tuple[int, ...]] | None:
+        """Clean one story again; when its text or removals changed, its new text hash and
+        index keys (``row`` follows), else ``None``."""
         raw = row["text_raw"]
         if not raw:
-            return False
+            return None
         candidates, spans = await offload(text_keys, raw)
         knowledge = self.pipeline.knowledge(domain, candidates, spans)
         title, language = row["title"], row["language"]
@@ -136,7 +130,7 @@ class Recleaner:
             raw, result, title=title, domain=domain, language=language, knowledge=knowledge
         )
         if result.text == row["text"] and result.removed == row["removed"]:
-            return False
+            return None
         row["text"], row["removed"] = result.text, result.removed
         fp = await self._fingerprint(row)
         self.stories.update_cleaned(
@@ -147,4 +141,4 @@ class Recleaner:
             band_keys=fp.band_keys,
         )
         logger.debug("clean: story #%d of %s cleaned again", row["id"], domain)
-        return True
+        return fp.text_hash, fp.band_keys
