@@ -30,6 +30,7 @@ from pipelines.clean import (
     line_key,
     load_rules,
     parse_rules,
+    required_strings,
     text_form,
     text_keys,
     tidy_spacing,
@@ -806,3 +807,41 @@ def test_ascii_lines_get_the_forms_the_general_path_gives():
     for line in samples:
         assert text_form(line + " \u00e9") == " ".join([*text_form(line).split(), "\u00e9"])
         assert key_form(line + " \u00e9") == " ".join([*key_form(line).split(), "\u00e9"])
+
+
+@pytest.mark.parametrize(
+    ("pattern", "needles"),
+    [
+        (r".*\ball rights reserved\b.*", {"all rights reserved"}),
+        (r"(?:follow|join) us on \w+", {" us on "}),
+        (r"(?:foo|barbaz)\s+x", {"foo", "barbaz"}),
+        (r"(?:abc)+d?", {"abc"}),
+        (r"(?:abc)*d", None),
+        (r"ab?c", None),
+        (r"(?i)copyright", None),
+        (r"x(?i:abc)yz", None),
+        (r"(?:abc|x)yz", None),
+    ],
+)
+def test_a_pattern_names_the_strings_every_match_contains(pattern, needles):
+    assert required_strings(pattern) == (None if needles is None else frozenset(needles))
+
+
+def test_a_rule_group_passes_over_a_line_only_when_its_regex_cannot_match_it():
+    """The needles only ever skip lines the group's regex would not match: checked on every
+    line of the fixtures and the spam lines, and on pieces of them, in both forms."""
+    lines = [line for line, _ in SPAM_LINES]
+    for path in sorted(CLEAN.glob("*.txt")) + sorted(CLEAN.glob("*.json")):
+        lines += path.read_text(encoding="utf-8").split("\n")
+    lines += [line[i:] for line in lines for i in (3, 10) if len(line) > i]
+    groups = [g for f in default_rules().families for g in f.groups]
+    assert sum(g.needles is not None for g in groups) >= len(groups) // 2
+    matched = 0
+    for text in lines:
+        forms = {"key": key_form(text), "text": text_form(text)}
+        for group in groups:
+            subject = forms[group.form]
+            if group.regex.fullmatch(subject):
+                matched += 1
+                assert group.may_match(subject), (text, group.needles)
+    assert matched > 50

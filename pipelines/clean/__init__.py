@@ -43,6 +43,7 @@ from pipelines.clean.rules import (
     default_rules,
     load_rules,
     parse_rules,
+    required_strings,
 )
 
 __all__ = [
@@ -71,6 +72,7 @@ __all__ = [
     "load_rules",
     "own_lines",
     "parse_rules",
+    "required_strings",
     "story_key_from_text",
     "text_form",
     "text_keys",

@@ -110,7 +110,11 @@ class _Matcher:
             if words > group.max_words:
                 continue
             subject = line.key if group.form == "key" else line.cmp
-            if len(subject) <= group.max_words * 20 and group.regex.fullmatch(subject):
+            if (
+                len(subject) <= group.max_words * 20
+                and group.may_match(subject)
+                and group.regex.fullmatch(subject)
+            ):
                 return family
         return None
 

@@ -4,6 +4,8 @@ whole-line patterns (``RulesError`` names the file, the family and the key of a 
 from __future__ import annotations
 
 import re
+import re._constants as sre
+import re._parser as sre_parse
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -42,14 +44,81 @@ class PatternGroup:
     max_words: int
     where: frozenset[str]
     regex: re.Pattern[str]
+    needles: tuple[str, ...] | None = None
+    """Strings one of which every line the regex matches contains (``required_strings``):
+    a line without any of them is passed over without running the regex. ``None`` when a
+    pattern of the group requires no such string."""
 
     def matches(self, line: _Line) -> bool:
         subject = line.key if self.form == "key" else line.cmp
         return (
             line.words <= self.max_words
             and len(subject) <= self.max_words * 20
+            and self.may_match(subject)
             and self.regex.fullmatch(subject) is not None
         )
+
+    def may_match(self, subject: str) -> bool:
+        """False when ``subject`` holds none of the group's ``needles``."""
+        needles = self.needles
+        return needles is None or any(needle in subject for needle in needles)
+
+
+NEEDLE_MIN_CHARS = 3
+"""Literal runs shorter than this are not used as needles (too common to rule lines out)."""
+_REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
+
+
+def required_strings(pattern: str) -> frozenset[str] | None:
+    """Strings one of which every string ``pattern`` matches contains, read from its syntax
+    tree: a run of literal characters outside any optional part, or one such run of each
+    branch of an alternation that every match goes through; the set whose shortest string is
+    longest is kept. ``None`` when there is none (or the pattern ignores case)."""
+    parsed = sre_parse.parse(pattern)
+    if parsed.state.flags & re.IGNORECASE:
+        return None
+    return _required(parsed.data)
+
+
+def _required(items: list[tuple[Any, Any]]) -> frozenset[str] | None:
+    best: frozenset[str] | None = None
+    run: list[str] = []
+
+    def consider(found: frozenset[str] | None) -> None:
+        nonlocal best
+        if found and (best is None or _strength(found) > _strength(best)):
+            best = found
+
+    def end_run() -> None:
+        if len(run) >= NEEDLE_MIN_CHARS:
+            consider(frozenset({"".join(run)}))
+        run.clear()
+
+    for op, av in items:
+        if op is sre.LITERAL:
+            run.append(chr(av))
+            continue
+        if op is sre.AT:  # zero width: the characters on either side are adjacent
+            continue
+        end_run()
+        if op is sre.SUBPATTERN:
+            _group, add_flags, _del_flags, sub = av
+            if not add_flags & re.IGNORECASE:
+                consider(_required(sub.data))
+        elif op is sre.ATOMIC_GROUP:
+            consider(_required(av.data))
+        elif op is sre.BRANCH:
+            branches = [_required(list(branch)) for branch in av[1]]
+            if all(branches):
+                consider(frozenset().union(*branches))
+        elif op in _REPEATS and av[0] >= 1:
+            consider(_required(av[2].data))
+    end_run()
+    return best
+
+
+def _strength(found: frozenset[str]) -> tuple[int, int]:
+    return min(map(len, found)), -len(found)
 
 
 @dataclass(frozen=True)
@@ -186,7 +255,9 @@ def _parse_family(name: str, spec: Any, *, default_max: int, source: str) -> Fam
             regex = re.compile("|".join(f"(?:{r})" for r in regexes))
         except re.error as exc:  # e.g. the same group name in two patterns
             raise RulesError(f"{at} key 'patterns': patterns do not combine: {exc}") from None
-        groups.append(PatternGroup(form, limit, zones, regex))
+        required = [required_strings(r) for r in regexes]
+        needles = tuple(sorted(frozenset().union(*required))) if all(required) else None
+        groups.append(PatternGroup(form, limit, zones, regex, needles))
     return Family(name, description, footer, block, languages, domains, tuple(groups))
 
 
