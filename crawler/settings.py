@@ -81,6 +81,7 @@ EXTENSIONS = {
     "crawler.extensions.SiteLogCount": 0,
     "crawler.extensions.RunRecorder": 500,
     "crawler.progress.Progress": 900,  # after RunRecorder: the summary shows its verdict
+    "crawler.extensions.FreezeStartup": 1000,  # last: everything else has been built
 }
 
 # -- distributed mode: N workers on one Redis frontier, one writer ----------------------------

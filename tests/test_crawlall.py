@@ -3,6 +3,7 @@ anomalies from the runs history; the progress extension and per-crawler log coun
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import logging
@@ -24,7 +25,7 @@ from scrapy.utils.test import get_crawler
 from crawler.anomaly import AnomalyConfig, RunFigures, anomalies, run_problems
 from crawler.commands.crawlall import select_sites
 from crawler.commands.crontab import cron_schedule
-from crawler.extensions import SiteLogCount
+from crawler.extensions import FreezeStartup, SiteLogCount
 from crawler.lock import LockHeld, RunLock, lock_path_for
 from crawler.progress import Progress
 from crawler.runner import Limits, exit_code
@@ -443,3 +444,17 @@ def test_log_counts_are_per_crawler():
     assert one["log_count/ERROR"] == 1
     assert "log_count/ERROR" not in two
     assert one["log_count/shared/ERROR"] == two["log_count/shared/ERROR"] == 1
+
+
+def test_start_up_objects_stay_out_of_the_collectors_walks_while_a_spider_runs():
+    """Frozen when the spider opens, handed back when it closes: the next crawl of a
+    crawlall run can collect the closed crawler's objects."""
+    crawler = get_crawler()
+    ext = build_from_crawler(FreezeStartup, crawler)
+    assert gc.get_freeze_count() == 0
+    ext.spider_opened(crawler.spider)
+    try:
+        assert gc.get_freeze_count() > 1000
+    finally:
+        ext.spider_closed(crawler.spider)
+    assert gc.get_freeze_count() == 0
